@@ -1,0 +1,326 @@
+//! From a function URL request to an answer.
+//!
+//! The order is fixed and cheap-first: the method, then the API key (before
+//! the body is even looked at), then the body, then the queue. Every
+//! rejection has a status and a message a person can act on; no message ever
+//! names the expected key.
+
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use shared::event::OortEvent;
+use shared::secrets::SecretReader;
+
+use crate::api_key::{ApiKeys, KeySet};
+use crate::config::{Config, MAX_BODY_BYTES};
+use crate::message::{QueueMessage, is_sqs_char};
+
+/// Why a request was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("method {0} is not allowed: send the event with POST")]
+    MethodNotAllowed(String),
+    #[error("missing header {0}")]
+    MissingKey(String),
+    #[error("invalid API key in header {0}")]
+    WrongKey(String),
+    #[error("body is {size} bytes, over the limit of {limit} bytes")]
+    BodyTooLarge { size: usize, limit: usize },
+    #[error("event is {size} bytes as a queue message, over the queue's limit of {limit} bytes")]
+    MessageTooLarge { size: usize, limit: usize },
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the API key could not be verified right now; retry later")]
+    KeyUnavailable,
+    #[error("the event could not be queued; retry later")]
+    QueueUnavailable,
+}
+
+impl Rejection {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::MissingKey(_) | Rejection::WrongKey(_) => StatusCode::UNAUTHORIZED,
+            Rejection::BodyTooLarge { .. } | Rejection::MessageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
+            Rejection::KeyUnavailable | Rejection::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// `rejected` for the sender's mistakes, `failed` for ours.
+    pub fn outcome(&self) -> &'static str {
+        if self.status().is_server_error() { "failed" } else { "rejected" }
+    }
+}
+
+/// An event that passed every check, ready for the queue.
+#[derive(Debug)]
+pub struct Accepted {
+    pub event: OortEvent,
+    pub message: QueueMessage,
+}
+
+/// The method check.
+pub fn check_method(request: &Request) -> Result<(), Rejection> {
+    if request.method() == Method::POST {
+        Ok(())
+    } else {
+        Err(Rejection::MethodNotAllowed(request.method().to_string()))
+    }
+}
+
+/// The key as presented in `header`.
+pub fn presented_key<'r>(request: &'r Request, header: &header::HeaderName) -> Result<&'r [u8], Rejection> {
+    match request.headers().get(header) {
+        Some(value) if !value.as_bytes().trim_ascii().is_empty() => Ok(value.as_bytes()),
+        _ => Err(Rejection::MissingKey(header.to_string())),
+    }
+}
+
+/// Body checks and parsing, then the queue message: everything after the key
+/// check that needs no I/O.
+pub fn accept_body(body: &Body, max_message_bytes: usize) -> Result<Accepted, Rejection> {
+    let bytes: &[u8] = match body {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => return Err(Rejection::Malformed("body could not be read".into())),
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Rejection::BodyTooLarge { size: bytes.len(), limit: MAX_BODY_BYTES });
+    }
+    if bytes.is_empty() {
+        return Err(Rejection::Malformed("body is empty: send the event as JSON".into()));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Rejection::Malformed(format!("body is not valid UTF-8: {e}")))?;
+    let event = OortEvent::parse(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    if let Some(c) = text.chars().find(|&c| !is_sqs_char(c)) {
+        return Err(Rejection::Malformed(format!(
+            "body contains the character U+{:04X}, which the queue cannot carry: send it escaped in JSON",
+            c as u32
+        )));
+    }
+    let message = QueueMessage::build(text.to_string(), &event);
+    if message.size() > max_message_bytes {
+        return Err(Rejection::MessageTooLarge { size: message.size(), limit: max_message_bytes });
+    }
+    Ok(Accepted { event, message })
+}
+
+/// The whole pre-queue check against a known key set: what runs on every
+/// request besides the two network calls (benchmarked in `benches/handler.rs`).
+pub fn accept(request: &Request, config: &Config, keys: &KeySet) -> Result<Accepted, Rejection> {
+    check_method(request)?;
+    let key = presented_key(request, &config.api_key_header)?;
+    if !keys.matches(key) {
+        return Err(Rejection::WrongKey(config.api_key_header.to_string()));
+    }
+    accept_body(request.body(), config.max_message_bytes)
+}
+
+/// The function: configuration and clients, built once per cold start.
+pub struct Ingest {
+    config: Config,
+    sqs: aws_sdk_sqs::Client,
+    keys: ApiKeys,
+}
+
+impl Ingest {
+    pub fn new(config: Config, sqs: aws_sdk_sqs::Client, secrets: aws_sdk_secretsmanager::Client) -> Ingest {
+        let keys = ApiKeys::new(SecretReader::new(secrets), config.api_key_secret_id.clone(), config.secret_ttl);
+        Ingest { config, sqs, keys }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Answers one request. Never fails: every outcome is an HTTP answer.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        match self.process(&request).await {
+            Ok((accepted, message_id)) => {
+                let event = &accepted.event;
+                tracing::info!(
+                    event_id = %accepted.message.event_id,
+                    event_type = %event.kind,
+                    check_id = event.check_id.as_deref().unwrap_or_default(),
+                    severity = event.severity.as_deref().unwrap_or_default(),
+                    user_count = event.users.len(),
+                    message_id = %message_id,
+                    outcome = "queued",
+                    status = 200,
+                    "webhook queued"
+                );
+                respond(
+                    StatusCode::OK,
+                    json!({"status": "queued", "eventId": accepted.message.event_id, "messageId": message_id}),
+                )
+            }
+            Err(rejection) => {
+                let status = rejection.status();
+                tracing::info!(
+                    method = %request.method(),
+                    outcome = rejection.outcome(),
+                    status = status.as_u16(),
+                    reason = %rejection,
+                    "webhook {}", rejection.outcome()
+                );
+                let mut response = respond(status, json!({"error": rejection.to_string()}));
+                if status == StatusCode::METHOD_NOT_ALLOWED {
+                    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+                }
+                response
+            }
+        }
+    }
+
+    async fn process(&self, request: &Request) -> Result<(Accepted, String), Rejection> {
+        check_method(request)?;
+        let key = presented_key(request, &self.config.api_key_header)?;
+        let valid = self.keys.verify(key).await.map_err(|e| {
+            tracing::error!(error = %e, "could not read the API key");
+            Rejection::KeyUnavailable
+        })?;
+        if !valid {
+            return Err(Rejection::WrongKey(self.config.api_key_header.to_string()));
+        }
+        let accepted = accept_body(request.body(), self.config.max_message_bytes)?;
+        let message_id = self.send(&accepted.message).await?;
+        Ok((accepted, message_id))
+    }
+
+    async fn send(&self, message: &QueueMessage) -> Result<String, Rejection> {
+        let mut send = self
+            .sqs
+            .send_message()
+            .queue_url(&self.config.queue_url)
+            .message_body(&message.body)
+            .message_group_id(&message.group_id)
+            .message_deduplication_id(&message.dedup_id);
+        for (name, value) in &message.attributes {
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|_| Rejection::QueueUnavailable)?;
+            send = send.message_attributes(*name, attribute);
+        }
+        match send.send().await {
+            Ok(output) => Ok(output.message_id.unwrap_or_default()),
+            Err(err) => {
+                let too_large = err.message().is_some_and(|m| m.contains("must be shorter than"));
+                tracing::error!(
+                    event_id = %message.event_id,
+                    error_code = err.code().unwrap_or("none"),
+                    error = %DisplayErrorContext(&err),
+                    "could not queue the event"
+                );
+                if too_large {
+                    // The queue's own limit is lower than MAX_MESSAGE_BYTES says.
+                    Err(Rejection::MessageTooLarge { size: message.size(), limit: message.size() - 1 })
+                } else {
+                    Err(Rejection::QueueUnavailable)
+                }
+            }
+        }
+    }
+}
+
+fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("static status and header are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_lookup(&|k: &str| match k {
+            "QUEUE_URL" => Some("q".into()),
+            "API_KEY_SECRET_ID" => Some("s".into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn request(method: &str, key: Option<&str>, body: Body) -> Request {
+        let mut builder = lambda_http::http::Request::builder().method(method).uri("https://x.lambda-url.us-east-2.on.aws/");
+        if let Some(key) = key {
+            builder = builder.header("x-api-client-token", key);
+        }
+        builder.body(body).unwrap()
+    }
+
+    const EVENT: &str = r#"{"id": "e-1", "detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["a@b.co"]}}"#;
+
+    fn status(request: &Request) -> Result<String, (u16, String)> {
+        let keys = KeySet::new(["right"]);
+        accept(request, &config(), &keys)
+            .map(|a| a.message.event_id)
+            .map_err(|r| (r.status().as_u16(), r.to_string()))
+    }
+
+    #[test]
+    fn the_answer_table() {
+        assert_eq!(status(&request("POST", Some("right"), Body::Text(EVENT.into()))), Ok("e-1".into()));
+        assert_eq!(status(&request("POST", Some("right"), Body::Binary(EVENT.as_bytes().to_vec()))), Ok("e-1".into()));
+        assert_eq!(
+            status(&request("GET", Some("right"), Body::Empty)),
+            Err((405, "method GET is not allowed: send the event with POST".into()))
+        );
+        assert_eq!(
+            status(&request("POST", None, Body::Text(EVENT.into()))),
+            Err((401, "missing header x-api-client-token".into()))
+        );
+        assert_eq!(
+            status(&request("POST", Some("wrong"), Body::Text(EVENT.into()))),
+            Err((401, "invalid API key in header x-api-client-token".into()))
+        );
+        assert_eq!(
+            status(&request("POST", Some("right"), Body::Text("{".into()))),
+            Err((400, "body is not valid JSON: EOF while parsing an object at line 1 column 1".into()))
+        );
+        assert_eq!(
+            status(&request("POST", Some("right"), Body::Empty)),
+            Err((400, "body is empty: send the event as JSON".into()))
+        );
+        assert_eq!(
+            status(&request("POST", Some("right"), Body::Binary(vec![b'"', 0xff, b'"']))).unwrap_err().0,
+            400
+        );
+    }
+
+    #[test]
+    fn the_key_is_checked_before_the_body() {
+        assert_eq!(status(&request("POST", Some("wrong"), Body::Text("not json".into()))).unwrap_err().0, 401);
+        assert_eq!(status(&request("POST", None, Body::Text("x".repeat(MAX_BODY_BYTES + 1)))).unwrap_err().0, 401);
+    }
+
+    #[test]
+    fn oversized_bodies_and_messages_get_413() {
+        let huge = format!(
+            r#"{{"id": "e", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        );
+        assert_eq!(status(&request("POST", Some("right"), Body::Text(huge))).unwrap_err().0, 413);
+        let big = format!(r#"{{"id": "e", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#, "x".repeat(300_000));
+        let (code, message) = status(&request("POST", Some("right"), Body::Text(big))).unwrap_err();
+        assert_eq!(code, 413);
+        assert!(message.contains("over the queue's limit of 262144 bytes"), "{message}");
+    }
+
+    #[test]
+    fn characters_sqs_cannot_carry_are_a_clear_400() {
+        let body = "{\"detail-type\": \"FAILED_CHECK\", \"detail\": {\"title\": \"\u{FFFF}\"}}";
+        let (code, message) = status(&request("POST", Some("right"), Body::Text(body.into()))).unwrap_err();
+        assert_eq!(code, 400);
+        assert!(message.contains("U+FFFF"), "{message}");
+    }
+}

@@ -1,0 +1,141 @@
+//! The SQS message built from an accepted event.
+//!
+//! The body is the event exactly as received, so nothing the sender said is
+//! lost. One message group per event (each message stands alone), and the
+//! envelope `id` as the de-duplication id, so a redelivery of the same event
+//! within SQS's 5-minute window is dropped by the queue itself.
+
+use sha2::{Digest, Sha256};
+use shared::event::OortEvent;
+
+/// SQS's limit for group and de-duplication ids.
+const MAX_SQS_ID_LEN: usize = 128;
+/// Attribute values are for filtering and reading, not for carrying data.
+const MAX_ATTRIBUTE_CHARS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    /// The envelope `id`, or `sha256:<hex of the body>` when there is none.
+    pub event_id: String,
+    pub body: String,
+    pub group_id: String,
+    pub dedup_id: String,
+    /// `(name, value)`, all of SQS type `String`.
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+impl QueueMessage {
+    pub fn build(body: String, event: &OortEvent) -> QueueMessage {
+        let (event_id, sqs_id) = match &event.id {
+            Some(id) if !id.trim().is_empty() => (id.clone(), sqs_id(id)),
+            _ => {
+                let digest = hex::encode(Sha256::digest(body.as_bytes()));
+                (format!("sha256:{digest}"), digest)
+            }
+        };
+        let mut attributes = vec![("eventType", attribute_value(event.kind.as_str()))];
+        if let Some(severity) = &event.severity {
+            attributes.push(("severity", attribute_value(severity)));
+        }
+        attributes.push(("eventId", attribute_value(&event_id)));
+        // SQS refuses empty attribute values.
+        attributes.retain(|(_, v)| !v.is_empty());
+        QueueMessage { event_id, body, group_id: sqs_id.clone(), dedup_id: sqs_id, attributes }
+    }
+
+    /// The size SQS counts against `MaximumMessageSize`: the body plus each
+    /// attribute's name, type and value.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self.attributes.iter().map(|(name, value)| name.len() + "String".len() + value.len()).sum::<usize>()
+    }
+}
+
+/// The id itself when SQS accepts it as a group/de-duplication id (up to 128
+/// characters, ASCII letters, digits and punctuation); otherwise its SHA-256,
+/// which is stable, so redeliveries still de-duplicate.
+fn sqs_id(id: &str) -> String {
+    if id.len() <= MAX_SQS_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation()) {
+        id.to_string()
+    } else {
+        hex::encode(Sha256::digest(id.as_bytes()))
+    }
+}
+
+/// Untrusted text made safe for an SQS attribute: only characters SQS
+/// accepts, at most [`MAX_ATTRIBUTE_CHARS`].
+fn attribute_value(text: &str) -> String {
+    text.chars().filter(|&c| is_sqs_char(c) && !c.is_control()).take(MAX_ATTRIBUTE_CHARS).collect()
+}
+
+/// The characters SQS accepts in a message body or attribute (XML 1.0's).
+pub fn is_sqs_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> QueueMessage {
+        let event = OortEvent::parse(body.as_bytes()).unwrap();
+        QueueMessage::build(body.to_string(), &event)
+    }
+
+    #[test]
+    fn envelope_id_keys_group_dedup_and_attributes() {
+        let body = r#"{"id": "5d0c3f4e-1a2b", "detail-type": "FAILED_CHECK", "detail": {"severity": "critical"}}"#;
+        let m = message(body);
+        assert_eq!(m.event_id, "5d0c3f4e-1a2b");
+        assert_eq!(m.group_id, "5d0c3f4e-1a2b");
+        assert_eq!(m.dedup_id, "5d0c3f4e-1a2b");
+        assert_eq!(m.body, body, "the body travels as received");
+        assert_eq!(
+            m.attributes,
+            vec![("eventType", "FAILED_CHECK".into()), ("severity", "critical".into()), ("eventId", "5d0c3f4e-1a2b".into())]
+        );
+    }
+
+    #[test]
+    fn without_an_id_the_body_digest_is_the_key() {
+        let body = r#"{"detail-type": "WebhookTest", "detail": {}}"#;
+        let m = message(body);
+        let digest = hex::encode(Sha256::digest(body.as_bytes()));
+        assert_eq!(m.event_id, format!("sha256:{digest}"));
+        assert_eq!(m.dedup_id, digest);
+        assert_eq!(message(body).dedup_id, m.dedup_id, "stable across deliveries");
+        assert!(!m.attributes.iter().any(|(k, _)| *k == "severity"));
+    }
+
+    #[test]
+    fn ids_sqs_cannot_take_are_hashed_stably() {
+        let long = "x".repeat(129);
+        for id in [long.as_str(), "id with spaces", "idé"] {
+            let body = format!(r#"{{"id": {}, "detail-type": "FAILED_CHECK", "detail": {{}}}}"#, serde_json::json!(id));
+            let m = message(&body);
+            assert_eq!(m.event_id, id);
+            assert_eq!(m.dedup_id.len(), 64);
+            assert_eq!(m.dedup_id, message(&body).dedup_id);
+        }
+    }
+
+    #[test]
+    fn untrusted_attribute_text_is_cleaned_and_bounded() {
+        let severity = format!("crit\u{7}ical\u{FFFF}{}", "!".repeat(400));
+        let body = format!(
+            r#"{{"id": "a", "detail-type": "FAILED_CHECK", "detail": {{"severity": {}}}}}"#,
+            serde_json::json!(severity)
+        );
+        let m = message(&body);
+        let value = &m.attributes.iter().find(|(k, _)| *k == "severity").unwrap().1;
+        assert!(value.starts_with("critical!"));
+        assert_eq!(value.chars().count(), MAX_ATTRIBUTE_CHARS);
+    }
+
+    #[test]
+    fn size_counts_body_and_attributes() {
+        let m = message(r#"{"id": "e1", "detail-type": "WebhookTest", "detail": {}}"#);
+        let expected = m.body.len() + ("eventType".len() + 6 + "WebhookTest".len()) + ("eventId".len() + 6 + 2);
+        assert_eq!(m.size(), expected);
+    }
+}

@@ -1,0 +1,184 @@
+//! What `template.yaml` creates, created in a local emulator: the FIFO queue
+//! with its FIFO dead-letter queue and redrive policy, and the three secrets.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_secretsmanager::config::Credentials;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+/// Clients for an emulator (moto) at `endpoint`, with dummy credentials.
+#[derive(Clone, Debug)]
+pub struct LocalAws {
+    pub endpoint: String,
+    pub region: String,
+    pub config: SdkConfig,
+    pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl LocalAws {
+    pub async fn connect(endpoint: &str) -> LocalAws {
+        let region = "us-east-1";
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new(region))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "local"))
+            .http_client(shared::aws::http_client())
+            .load()
+            .await;
+        LocalAws {
+            endpoint: endpoint.to_string(),
+            region: region.to_string(),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            config,
+        }
+    }
+
+    /// The standard AWS environment that points a function process at the emulator.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", self.region.as_str()),
+            ("AWS_DEFAULT_REGION", self.region.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+/// How to create the queues; the defaults mirror `template.yaml`.
+#[derive(Clone, Debug)]
+pub struct QueueSpec {
+    /// Queue names are `<prefix>-events.fifo` and `<prefix>-dlq.fifo`.
+    pub prefix: String,
+    pub max_receive_count: u32,
+    pub visibility_timeout: Duration,
+    pub max_message_bytes: u32,
+}
+
+impl QueueSpec {
+    pub fn new(prefix: &str) -> Self {
+        QueueSpec {
+            prefix: prefix.to_string(),
+            max_receive_count: 5,
+            visibility_timeout: Duration::from_secs(30),
+            max_message_bytes: 262_144,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Queues {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub dlq_url: String,
+    pub dlq_arn: String,
+}
+
+pub async fn create_queues(aws: &LocalAws, spec: &QueueSpec) -> anyhow::Result<Queues> {
+    let dlq_url = aws
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-dlq.fifo", spec.prefix))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = queue_arn(aws, &dlq_url).await?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": spec.max_receive_count,
+    });
+    let queue_url = aws
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-events.fifo", spec.prefix))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+        .attributes(QueueAttributeName::VisibilityTimeout, spec.visibility_timeout.as_secs().to_string())
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "345600")
+        .attributes(QueueAttributeName::MaximumMessageSize, spec.max_message_bytes.to_string())
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    let queue_arn = queue_arn(aws, &queue_url).await?;
+    Ok(Queues { queue_url, queue_arn, dlq_url, dlq_arn })
+}
+
+async fn queue_arn(aws: &LocalAws, url: &str) -> anyhow::Result<String> {
+    let attrs = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?;
+    attrs
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| anyhow::anyhow!("queue {url} has no ARN"))
+}
+
+/// Creates a secret and returns its ARN.
+pub async fn create_secret(aws: &LocalAws, name: &str, value: &str) -> anyhow::Result<String> {
+    let out = aws.secrets.create_secret().name(name).secret_string(value).send().await?;
+    Ok(out.arn.unwrap_or_else(|| name.to_string()))
+}
+
+/// Stores a new value: it becomes AWSCURRENT and the old one AWSPREVIOUS,
+/// as in a rotation.
+pub async fn rotate_secret(aws: &LocalAws, secret_id: &str, value: &str) -> anyhow::Result<()> {
+    aws.secrets.put_secret_value().secret_id(secret_id).secret_string(value).send().await?;
+    Ok(())
+}
+
+/// The secrets' contents.
+#[derive(Clone, Debug)]
+pub struct SecretValues {
+    /// The webhook API key (the SecretString is the key itself).
+    pub api_key: String,
+    /// `{"apiToken": "..."}`
+    pub okta_json: String,
+    /// `{"webhookUrl": "..."}` or `{"botToken": "...", "channel": "..."}`
+    pub slack_json: String,
+}
+
+impl SecretValues {
+    pub fn new(api_key: &str, okta_token: &str, slack_webhook_url: &str) -> Self {
+        SecretValues {
+            api_key: api_key.to_string(),
+            okta_json: serde_json::json!({ "apiToken": okta_token }).to_string(),
+            slack_json: serde_json::json!({ "webhookUrl": slack_webhook_url }).to_string(),
+        }
+    }
+}
+
+/// Everything the template creates, by id.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub queues: Queues,
+    pub api_key_secret_id: String,
+    pub okta_secret_id: String,
+    pub slack_secret_id: String,
+}
+
+pub async fn create_stack(aws: &LocalAws, spec: &QueueSpec, secrets: &SecretValues) -> anyhow::Result<Stack> {
+    let queues = create_queues(aws, spec).await?;
+    let prefix = &spec.prefix;
+    Ok(Stack {
+        queues,
+        api_key_secret_id: create_secret(aws, &format!("{prefix}/webhook-api-key"), &secrets.api_key).await?,
+        okta_secret_id: create_secret(aws, &format!("{prefix}/okta"), &secrets.okta_json).await?,
+        slack_secret_id: create_secret(aws, &format!("{prefix}/slack"), &secrets.slack_json).await?,
+    })
+}
