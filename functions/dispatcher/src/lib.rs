@@ -1,1 +1,30 @@
+//! Dispatcher: acts on queued Oort events.
+//!
+//! For every failing user of a `FAILED_CHECK` it finds the user in Okta,
+//! suspends them and clears their sessions, then posts one Slack summary.
+//! Safe by default: protected users and admins are never written to, an
+//! event over the cap is held, dry run writes nothing, and each user's
+//! outcome is reported as it is.
+//!
+//! - [`config`]: settings, read once at start-up;
+//! - [`policy`]: the guard rails, as pure rules over an event;
+//! - [`lockout`]: one user's way through Okta (resolve, protect, act);
+//! - [`okta`] and [`rate_limit`]: the Okta client, its retries and pacing;
+//! - [`slack`] and [`summary`]: the Slack client and the messages it posts;
+//! - [`outcome`]: the words every report uses;
+//! - [`deadline`]: the time an invocation has left;
+//! - [`handler`]: an SQS batch in, a partial batch response out.
 
+pub mod config;
+pub mod deadline;
+pub mod handler;
+pub mod lockout;
+pub mod okta;
+pub mod outcome;
+pub mod policy;
+pub mod rate_limit;
+pub mod slack;
+pub mod summary;
+
+pub use config::Config;
+pub use handler::Dispatcher;

@@ -38,7 +38,10 @@ impl KeySet {
     /// time taken does not depend on which one matched.
     pub fn matches(&self, presented: &[u8]) -> bool {
         let presented: [u8; 32] = Sha256::digest(presented.trim_ascii()).into();
-        self.digests.iter().fold(0u8, |found, key| found | key.ct_eq(&presented).unwrap_u8()) == 1
+        self.digests
+            .iter()
+            .fold(0u8, |found, key| found | key.ct_eq(&presented).unwrap_u8())
+            == 1
     }
 }
 
@@ -50,8 +53,17 @@ pub struct ApiKeys {
 }
 
 impl ApiKeys {
-    pub fn new(reader: SecretReader, secret_id: String, ttl: Duration) -> Self {
-        ApiKeys { reader, secret_id, cache: Cached::new(ttl, MIN_EARLY_REFRESH) }
+    pub fn new(
+        reader: SecretReader,
+        secret_id: String,
+        ttl: Duration,
+        min_early_refresh: Duration,
+    ) -> Self {
+        ApiKeys {
+            reader,
+            secret_id,
+            cache: Cached::new(ttl, min_early_refresh),
+        }
     }
 
     /// Whether `presented` is a valid key. On a mismatch the keys are
@@ -93,10 +105,14 @@ impl ApiKeys {
             None
         });
         let keys = KeySet::new(
-            std::iter::once(current.expose_secret()).chain(previous.as_ref().map(|p| p.expose_secret())),
+            std::iter::once(current.expose_secret())
+                .chain(previous.as_ref().map(|p| p.expose_secret())),
         );
         if keys.digests.is_empty() {
-            return Err(SecretError::Malformed { secret_id: self.secret_id.clone(), reason: "the key is empty".into() });
+            return Err(SecretError::Malformed {
+                secret_id: self.secret_id.clone(),
+                reason: "the key is empty".into(),
+            });
         }
         Ok(keys)
     }

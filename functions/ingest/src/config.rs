@@ -35,13 +35,22 @@ impl Config {
         let header = config::optional(env, "API_KEY_HEADER")
             .unwrap_or_else(|| DEFAULT_API_KEY_HEADER.to_string())
             .to_ascii_lowercase();
-        let api_key_header = HeaderName::from_bytes(header.as_bytes())
-            .map_err(|_| ConfigError::invalid("API_KEY_HEADER", format!("{header:?} is not a valid HTTP header name")))?;
+        let api_key_header = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+            ConfigError::invalid(
+                "API_KEY_HEADER",
+                format!("{header:?} is not a valid HTTP header name"),
+            )
+        })?;
         Ok(Config {
             queue_url: config::required(env, "QUEUE_URL")?,
             api_key_secret_id: config::required(env, "API_KEY_SECRET_ID")?,
             api_key_header,
-            max_message_bytes: config::number_in(env, "MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, 1024..=1_048_576)?,
+            max_message_bytes: config::number_in(
+                env,
+                "MAX_MESSAGE_BYTES",
+                DEFAULT_MAX_MESSAGE_BYTES,
+                1024..=1_048_576,
+            )?,
             secret_ttl: config::seconds(env, "SECRET_TTL_SECONDS", Duration::from_secs(300))?,
         })
     }
@@ -63,7 +72,12 @@ mod tests {
         assert_eq!(c.api_key_header.as_str(), "x-api-client-token");
         assert_eq!(c.max_message_bytes, 262_144);
         assert_eq!(c.secret_ttl, Duration::from_secs(300));
-        let c = from(&[("QUEUE_URL", "q"), ("API_KEY_SECRET_ID", "s"), ("API_KEY_HEADER", "X-Oort-Key")]).unwrap();
+        let c = from(&[
+            ("QUEUE_URL", "q"),
+            ("API_KEY_SECRET_ID", "s"),
+            ("API_KEY_HEADER", "X-Oort-Key"),
+        ])
+        .unwrap();
         assert_eq!(c.api_key_header.as_str(), "x-oort-key");
     }
 
@@ -73,13 +87,21 @@ mod tests {
         assert_eq!(err, "QUEUE_URL is required but not set");
         let err = from(&[("QUEUE_URL", "q")]).unwrap_err().to_string();
         assert_eq!(err, "API_KEY_SECRET_ID is required but not set");
-        let err = from(&[("QUEUE_URL", "q"), ("API_KEY_SECRET_ID", "s"), ("API_KEY_HEADER", "bad header")])
-            .unwrap_err()
-            .to_string();
+        let err = from(&[
+            ("QUEUE_URL", "q"),
+            ("API_KEY_SECRET_ID", "s"),
+            ("API_KEY_HEADER", "bad header"),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("API_KEY_HEADER is invalid"), "{err}");
-        let err = from(&[("QUEUE_URL", "q"), ("API_KEY_SECRET_ID", "s"), ("MAX_MESSAGE_BYTES", "5000000")])
-            .unwrap_err()
-            .to_string();
+        let err = from(&[
+            ("QUEUE_URL", "q"),
+            ("API_KEY_SECRET_ID", "s"),
+            ("MAX_MESSAGE_BYTES", "5000000"),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("MAX_MESSAGE_BYTES is invalid"), "{err}");
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use shared::event::OortEvent;
 use shared::secrets::SecretReader;
 
-use crate::api_key::{ApiKeys, KeySet};
+use crate::api_key::{ApiKeys, KeySet, MIN_EARLY_REFRESH};
 use crate::config::{Config, MAX_BODY_BYTES};
 use crate::message::{QueueMessage, is_sqs_char};
 
@@ -43,15 +43,23 @@ impl Rejection {
         match self {
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::MissingKey(_) | Rejection::WrongKey(_) => StatusCode::UNAUTHORIZED,
-            Rejection::BodyTooLarge { .. } | Rejection::MessageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::BodyTooLarge { .. } | Rejection::MessageTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
-            Rejection::KeyUnavailable | Rejection::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::KeyUnavailable | Rejection::QueueUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     /// `rejected` for the sender's mistakes, `failed` for ours.
     pub fn outcome(&self) -> &'static str {
-        if self.status().is_server_error() { "failed" } else { "rejected" }
+        if self.status().is_server_error() {
+            "failed"
+        } else {
+            "rejected"
+        }
     }
 }
 
@@ -72,7 +80,10 @@ pub fn check_method(request: &Request) -> Result<(), Rejection> {
 }
 
 /// The key as presented in `header`.
-pub fn presented_key<'r>(request: &'r Request, header: &header::HeaderName) -> Result<&'r [u8], Rejection> {
+pub fn presented_key<'r>(
+    request: &'r Request,
+    header: &header::HeaderName,
+) -> Result<&'r [u8], Rejection> {
     match request.headers().get(header) {
         Some(value) if !value.as_bytes().trim_ascii().is_empty() => Ok(value.as_bytes()),
         _ => Err(Rejection::MissingKey(header.to_string())),
@@ -89,10 +100,15 @@ pub fn accept_body(body: &Body, max_message_bytes: usize) -> Result<Accepted, Re
         _ => return Err(Rejection::Malformed("body could not be read".into())),
     };
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(Rejection::BodyTooLarge { size: bytes.len(), limit: MAX_BODY_BYTES });
+        return Err(Rejection::BodyTooLarge {
+            size: bytes.len(),
+            limit: MAX_BODY_BYTES,
+        });
     }
     if bytes.is_empty() {
-        return Err(Rejection::Malformed("body is empty: send the event as JSON".into()));
+        return Err(Rejection::Malformed(
+            "body is empty: send the event as JSON".into(),
+        ));
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Rejection::Malformed(format!("body is not valid UTF-8: {e}")))?;
@@ -105,7 +121,10 @@ pub fn accept_body(body: &Body, max_message_bytes: usize) -> Result<Accepted, Re
     }
     let message = QueueMessage::build(text.to_string(), &event);
     if message.size() > max_message_bytes {
-        return Err(Rejection::MessageTooLarge { size: message.size(), limit: max_message_bytes });
+        return Err(Rejection::MessageTooLarge {
+            size: message.size(),
+            limit: max_message_bytes,
+        });
     }
     Ok(Accepted { event, message })
 }
@@ -129,8 +148,29 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub fn new(config: Config, sqs: aws_sdk_sqs::Client, secrets: aws_sdk_secretsmanager::Client) -> Ingest {
-        let keys = ApiKeys::new(SecretReader::new(secrets), config.api_key_secret_id.clone(), config.secret_ttl);
+    pub fn new(
+        config: Config,
+        sqs: aws_sdk_sqs::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> Ingest {
+        Ingest::with_min_key_refresh(config, sqs, secrets, MIN_EARLY_REFRESH)
+    }
+
+    /// As [`Ingest::new`], with another floor between early key refreshes
+    /// (tests use a short one rather than wait 30 s).
+    pub fn with_min_key_refresh(
+        config: Config,
+        sqs: aws_sdk_sqs::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+        min_early_refresh: std::time::Duration,
+    ) -> Ingest {
+        let reader = SecretReader::new(secrets);
+        let keys = ApiKeys::new(
+            reader,
+            config.api_key_secret_id.clone(),
+            config.secret_ttl,
+            min_early_refresh,
+        );
         Ingest { config, sqs, keys }
     }
 
@@ -170,7 +210,9 @@ impl Ingest {
                 );
                 let mut response = respond(status, json!({"error": rejection.to_string()}));
                 if status == StatusCode::METHOD_NOT_ALLOWED {
-                    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
                 }
                 response
             }
@@ -211,7 +253,9 @@ impl Ingest {
         match send.send().await {
             Ok(output) => Ok(output.message_id.unwrap_or_default()),
             Err(err) => {
-                let too_large = err.message().is_some_and(|m| m.contains("must be shorter than"));
+                let too_large = err
+                    .message()
+                    .is_some_and(|m| m.contains("must be shorter than"));
                 tracing::error!(
                     event_id = %message.event_id,
                     error_code = err.code().unwrap_or("none"),
@@ -220,7 +264,10 @@ impl Ingest {
                 );
                 if too_large {
                     // The queue's own limit is lower than MAX_MESSAGE_BYTES says.
-                    Err(Rejection::MessageTooLarge { size: message.size(), limit: message.size() - 1 })
+                    Err(Rejection::MessageTooLarge {
+                        size: message.size(),
+                        limit: message.size() - 1,
+                    })
                 } else {
                     Err(Rejection::QueueUnavailable)
                 }
@@ -251,14 +298,17 @@ mod tests {
     }
 
     fn request(method: &str, key: Option<&str>, body: Body) -> Request {
-        let mut builder = lambda_http::http::Request::builder().method(method).uri("https://x.lambda-url.us-east-2.on.aws/");
+        let mut builder = lambda_http::http::Request::builder()
+            .method(method)
+            .uri("https://x.lambda-url.us-east-2.on.aws/");
         if let Some(key) = key {
             builder = builder.header("x-api-client-token", key);
         }
         builder.body(body).unwrap()
     }
 
-    const EVENT: &str = r#"{"id": "e-1", "detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["a@b.co"]}}"#;
+    const EVENT: &str =
+        r#"{"id": "e-1", "detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["a@b.co"]}}"#;
 
     fn status(request: &Request) -> Result<String, (u16, String)> {
         let keys = KeySet::new(["right"]);
@@ -269,11 +319,24 @@ mod tests {
 
     #[test]
     fn the_answer_table() {
-        assert_eq!(status(&request("POST", Some("right"), Body::Text(EVENT.into()))), Ok("e-1".into()));
-        assert_eq!(status(&request("POST", Some("right"), Body::Binary(EVENT.as_bytes().to_vec()))), Ok("e-1".into()));
+        assert_eq!(
+            status(&request("POST", Some("right"), Body::Text(EVENT.into()))),
+            Ok("e-1".into())
+        );
+        assert_eq!(
+            status(&request(
+                "POST",
+                Some("right"),
+                Body::Binary(EVENT.as_bytes().to_vec())
+            )),
+            Ok("e-1".into())
+        );
         assert_eq!(
             status(&request("GET", Some("right"), Body::Empty)),
-            Err((405, "method GET is not allowed: send the event with POST".into()))
+            Err((
+                405,
+                "method GET is not allowed: send the event with POST".into()
+            ))
         );
         assert_eq!(
             status(&request("POST", None, Body::Text(EVENT.into()))),
@@ -285,22 +348,49 @@ mod tests {
         );
         assert_eq!(
             status(&request("POST", Some("right"), Body::Text("{".into()))),
-            Err((400, "body is not valid JSON: EOF while parsing an object at line 1 column 1".into()))
+            Err((
+                400,
+                "body is not valid JSON: EOF while parsing an object at line 1 column 1".into()
+            ))
         );
         assert_eq!(
             status(&request("POST", Some("right"), Body::Empty)),
             Err((400, "body is empty: send the event as JSON".into()))
         );
         assert_eq!(
-            status(&request("POST", Some("right"), Body::Binary(vec![b'"', 0xff, b'"']))).unwrap_err().0,
+            status(&request(
+                "POST",
+                Some("right"),
+                Body::Binary(vec![b'"', 0xff, b'"'])
+            ))
+            .unwrap_err()
+            .0,
             400
         );
     }
 
     #[test]
     fn the_key_is_checked_before_the_body() {
-        assert_eq!(status(&request("POST", Some("wrong"), Body::Text("not json".into()))).unwrap_err().0, 401);
-        assert_eq!(status(&request("POST", None, Body::Text("x".repeat(MAX_BODY_BYTES + 1)))).unwrap_err().0, 401);
+        assert_eq!(
+            status(&request(
+                "POST",
+                Some("wrong"),
+                Body::Text("not json".into())
+            ))
+            .unwrap_err()
+            .0,
+            401
+        );
+        assert_eq!(
+            status(&request(
+                "POST",
+                None,
+                Body::Text("x".repeat(MAX_BODY_BYTES + 1))
+            ))
+            .unwrap_err()
+            .0,
+            401
+        );
     }
 
     #[test]
@@ -309,17 +399,29 @@ mod tests {
             r#"{{"id": "e", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
             "x".repeat(MAX_BODY_BYTES)
         );
-        assert_eq!(status(&request("POST", Some("right"), Body::Text(huge))).unwrap_err().0, 413);
-        let big = format!(r#"{{"id": "e", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#, "x".repeat(300_000));
+        assert_eq!(
+            status(&request("POST", Some("right"), Body::Text(huge)))
+                .unwrap_err()
+                .0,
+            413
+        );
+        let big = format!(
+            r#"{{"id": "e", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
+            "x".repeat(300_000)
+        );
         let (code, message) = status(&request("POST", Some("right"), Body::Text(big))).unwrap_err();
         assert_eq!(code, 413);
-        assert!(message.contains("over the queue's limit of 262144 bytes"), "{message}");
+        assert!(
+            message.contains("over the queue's limit of 262144 bytes"),
+            "{message}"
+        );
     }
 
     #[test]
     fn characters_sqs_cannot_carry_are_a_clear_400() {
         let body = "{\"detail-type\": \"FAILED_CHECK\", \"detail\": {\"title\": \"\u{FFFF}\"}}";
-        let (code, message) = status(&request("POST", Some("right"), Body::Text(body.into()))).unwrap_err();
+        let (code, message) =
+            status(&request("POST", Some("right"), Body::Text(body.into()))).unwrap_err();
         assert_eq!(code, 400);
         assert!(message.contains("U+FFFF"), "{message}");
     }

@@ -10,7 +10,8 @@ use lambda_http::{Error, Request, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let aws = shared::aws::sdk_config().await;
     // Oort's sender gives up after about 5 s: answer well before that, with a
     // 503 it will retry, rather than let it time out.
@@ -19,9 +20,15 @@ async fn main() -> Result<(), Error> {
         .operation_attempt_timeout(Duration::from_millis(1500))
         .operation_timeout(Duration::from_millis(3500))
         .build();
-    let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&aws).timeout_config(timeouts.clone()).build());
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&aws)
+            .timeout_config(timeouts.clone())
+            .build(),
+    );
     let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&aws).timeout_config(timeouts).build(),
+        aws_sdk_secretsmanager::config::Builder::from(&aws)
+            .timeout_config(timeouts)
+            .build(),
     );
     let ingest = Ingest::new(config, sqs, secrets);
     let ingest = &ingest;

@@ -40,14 +40,24 @@ impl QueueMessage {
         attributes.push(("eventId", attribute_value(&event_id)));
         // SQS refuses empty attribute values.
         attributes.retain(|(_, v)| !v.is_empty());
-        QueueMessage { event_id, body, group_id: sqs_id.clone(), dedup_id: sqs_id, attributes }
+        QueueMessage {
+            event_id,
+            body,
+            group_id: sqs_id.clone(),
+            dedup_id: sqs_id,
+            attributes,
+        }
     }
 
     /// The size SQS counts against `MaximumMessageSize`: the body plus each
     /// attribute's name, type and value.
     pub fn size(&self) -> usize {
         self.body.len()
-            + self.attributes.iter().map(|(name, value)| name.len() + "String".len() + value.len()).sum::<usize>()
+            + self
+                .attributes
+                .iter()
+                .map(|(name, value)| name.len() + "String".len() + value.len())
+                .sum::<usize>()
     }
 }
 
@@ -55,7 +65,11 @@ impl QueueMessage {
 /// characters, ASCII letters, digits and punctuation); otherwise its SHA-256,
 /// which is stable, so redeliveries still de-duplicate.
 fn sqs_id(id: &str) -> String {
-    if id.len() <= MAX_SQS_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation()) {
+    if id.len() <= MAX_SQS_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation())
+    {
         id.to_string()
     } else {
         hex::encode(Sha256::digest(id.as_bytes()))
@@ -65,7 +79,10 @@ fn sqs_id(id: &str) -> String {
 /// Untrusted text made safe for an SQS attribute: only characters SQS
 /// accepts, at most [`MAX_ATTRIBUTE_CHARS`].
 fn attribute_value(text: &str) -> String {
-    text.chars().filter(|&c| is_sqs_char(c) && !c.is_control()).take(MAX_ATTRIBUTE_CHARS).collect()
+    text.chars()
+        .filter(|&c| is_sqs_char(c) && !c.is_control())
+        .take(MAX_ATTRIBUTE_CHARS)
+        .collect()
 }
 
 /// The characters SQS accepts in a message body or attribute (XML 1.0's).
@@ -92,7 +109,11 @@ mod tests {
         assert_eq!(m.body, body, "the body travels as received");
         assert_eq!(
             m.attributes,
-            vec![("eventType", "FAILED_CHECK".into()), ("severity", "critical".into()), ("eventId", "5d0c3f4e-1a2b".into())]
+            vec![
+                ("eventType", "FAILED_CHECK".into()),
+                ("severity", "critical".into()),
+                ("eventId", "5d0c3f4e-1a2b".into())
+            ]
         );
     }
 
@@ -103,7 +124,11 @@ mod tests {
         let digest = hex::encode(Sha256::digest(body.as_bytes()));
         assert_eq!(m.event_id, format!("sha256:{digest}"));
         assert_eq!(m.dedup_id, digest);
-        assert_eq!(message(body).dedup_id, m.dedup_id, "stable across deliveries");
+        assert_eq!(
+            message(body).dedup_id,
+            m.dedup_id,
+            "stable across deliveries"
+        );
         assert!(!m.attributes.iter().any(|(k, _)| *k == "severity"));
     }
 
@@ -111,7 +136,10 @@ mod tests {
     fn ids_sqs_cannot_take_are_hashed_stably() {
         let long = "x".repeat(129);
         for id in [long.as_str(), "id with spaces", "idé"] {
-            let body = format!(r#"{{"id": {}, "detail-type": "FAILED_CHECK", "detail": {{}}}}"#, serde_json::json!(id));
+            let body = format!(
+                r#"{{"id": {}, "detail-type": "FAILED_CHECK", "detail": {{}}}}"#,
+                serde_json::json!(id)
+            );
             let m = message(&body);
             assert_eq!(m.event_id, id);
             assert_eq!(m.dedup_id.len(), 64);
@@ -127,7 +155,12 @@ mod tests {
             serde_json::json!(severity)
         );
         let m = message(&body);
-        let value = &m.attributes.iter().find(|(k, _)| *k == "severity").unwrap().1;
+        let value = &m
+            .attributes
+            .iter()
+            .find(|(k, _)| *k == "severity")
+            .unwrap()
+            .1;
         assert!(value.starts_with("critical!"));
         assert_eq!(value.chars().count(), MAX_ATTRIBUTE_CHARS);
     }
@@ -135,7 +168,9 @@ mod tests {
     #[test]
     fn size_counts_body_and_attributes() {
         let m = message(r#"{"id": "e1", "detail-type": "WebhookTest", "detail": {}}"#);
-        let expected = m.body.len() + ("eventType".len() + 6 + "WebhookTest".len()) + ("eventId".len() + 6 + 2);
+        let expected = m.body.len()
+            + ("eventType".len() + 6 + "WebhookTest".len())
+            + ("eventId".len() + 6 + 2);
         assert_eq!(m.size(), expected);
     }
 }

@@ -20,11 +20,16 @@ pub fn install_crypto_provider() {
 pub fn http_client() -> SharedHttpClient {
     install_crypto_provider();
     Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
         .build_https()
 }
 
 /// Loads the SDK configuration from the environment.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .load()
+        .await
 }

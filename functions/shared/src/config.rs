@@ -34,13 +34,18 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid { name, reason: reason.into() }
+        ConfigError::Invalid {
+            name,
+            reason: reason.into(),
+        }
     }
 }
 
 /// A set, non-blank value (trimmed); blank counts as unset.
 pub fn optional(env: &impl Lookup, name: &'static str) -> Option<String> {
-    env.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    env.get(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 pub fn required(env: &impl Lookup, name: &'static str) -> Result<String, ConfigError> {
@@ -89,12 +94,19 @@ pub fn flag(env: &impl Lookup, name: &'static str, default: bool) -> Result<bool
         None => Ok(default),
         Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
         Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
-        Some(v) => Err(ConfigError::invalid(name, format!("{v:?} is not true or false"))),
+        Some(v) => Err(ConfigError::invalid(
+            name,
+            format!("{v:?} is not true or false"),
+        )),
     }
 }
 
 /// Seconds as a duration, at least one second, or `default` when unset.
-pub fn seconds(env: &impl Lookup, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+pub fn seconds(
+    env: &impl Lookup,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     let secs = number_in(env, name, default.as_secs(), 1..=86_400)?;
     Ok(Duration::from_secs(secs))
 }
@@ -103,7 +115,11 @@ pub fn seconds(env: &impl Lookup, name: &'static str, default: Duration) -> Resu
 pub fn list(env: &impl Lookup, name: &'static str) -> Vec<String> {
     optional(env, name)
         .map(|raw| {
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
         })
         .unwrap_or_default()
 }
@@ -114,16 +130,24 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Lookup {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k: &str| map.get(k).cloned()
     }
 
     #[test]
     fn missing_and_blank_required_settings_name_the_setting() {
         let e = env(&[("BLANK", "  ")]);
-        assert_eq!(required(&e, "QUEUE_URL").unwrap_err().to_string(), "QUEUE_URL is required but not set");
-        assert_eq!(required(&e, "BLANK"), Err(ConfigError::Missing { name: "BLANK" }));
+        assert_eq!(
+            required(&e, "QUEUE_URL").unwrap_err().to_string(),
+            "QUEUE_URL is required but not set"
+        );
+        assert_eq!(
+            required(&e, "BLANK"),
+            Err(ConfigError::Missing { name: "BLANK" })
+        );
     }
 
     #[test]
@@ -132,7 +156,10 @@ mod tests {
         assert_eq!(number_in(&e, "N", 1u32, 1..=10), Ok(7));
         assert_eq!(number_in(&e, "UNSET", 3u32, 1..=10), Ok(3));
         let err = number_in(&e, "BIG", 1u32, 1..=10).unwrap_err().to_string();
-        assert!(err.starts_with("BIG is invalid: 5000 is outside 1..=10"), "{err}");
+        assert!(
+            err.starts_with("BIG is invalid: 5000 is outside 1..=10"),
+            "{err}"
+        );
         let err = number_in(&e, "BAD", 1u32, 1..=10).unwrap_err().to_string();
         assert!(err.starts_with("BAD is invalid: \"seven\""), "{err}");
     }

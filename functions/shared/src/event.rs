@@ -187,7 +187,13 @@ fn users(detail: &Map<String, Value>) -> Result<Vec<Login>, EventError> {
                 }
             }
         }
-        Some(other) => return Err(wrong_type("detail.usersFailing", "an array of logins", other)),
+        Some(other) => {
+            return Err(wrong_type(
+                "detail.usersFailing",
+                "an array of logins",
+                other,
+            ));
+        }
     }
     if let Some(login) = optional_str(detail, "login", "detail.login")? {
         raw.push(("detail.login".into(), login));
@@ -217,12 +223,19 @@ fn optional_str<'a>(
     }
 }
 
-fn optional_string(object: &Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, EventError> {
+fn optional_string(
+    object: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<String>, EventError> {
     Ok(optional_str(object, key, field)?.map(String::from))
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Value) -> EventError {
-    EventError(format!("`{field}` must be {expected}, not {}", type_name(got)))
+    EventError(format!(
+        "`{field}` must be {expected}, not {}",
+        type_name(got)
+    ))
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -260,12 +273,18 @@ mod tests {
     #[test]
     fn parses_a_failed_check_and_dedups_logins_case_insensitively() {
         let event = parse(SAMPLE).unwrap();
-        assert_eq!(event.id.as_deref(), Some("5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"));
+        assert_eq!(
+            event.id.as_deref(),
+            Some("5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f")
+        );
         assert_eq!(event.kind, EventKind::FailedCheck);
         assert_eq!(event.check_id.as_deref(), Some("no-mfa"));
         assert_eq!(event.severity_folded().as_deref(), Some("critical"));
         let users: Vec<&str> = event.users.iter().map(Login::as_str).collect();
-        assert_eq!(users, ["ana.lima@example.com", "svc.backup", "li.wei@example.com"]);
+        assert_eq!(
+            users,
+            ["ana.lima@example.com", "svc.backup", "li.wei@example.com"]
+        );
     }
 
     #[test]
@@ -292,24 +311,52 @@ mod tests {
     #[test]
     fn malformed_bodies_get_messages_a_sender_can_act_on() {
         let cases = [
-            ("", "body is not valid JSON: EOF while parsing a value at line 1 column 0"),
-            ("nope", "body is not valid JSON: expected ident at line 1 column 2"),
+            (
+                "",
+                "body is not valid JSON: EOF while parsing a value at line 1 column 0",
+            ),
+            (
+                "nope",
+                "body is not valid JSON: expected ident at line 1 column 2",
+            ),
             ("[1]", "body must be a JSON object, not an array"),
             (r#"{"detail": {}}"#, "missing field `detail-type`"),
-            (r#"{"detail-type": 3, "detail": {}}"#, "`detail-type` must be a string, not a number"),
-            (r#"{"detail-type": "FAILED_CHECK"}"#, "missing field `detail`"),
-            (r#"{"detail-type": "FAILED_CHECK", "detail": []}"#, "`detail` must be an object, not an array"),
-            (r#"{"detail-type": "FAILED_CHECK", "detail": {"usersFailing": "a@b.co"}}"#,
-             "`detail.usersFailing` must be an array of logins, not a string"),
-            (r#"{"detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["a@b.co", 7]}}"#,
-             "`detail.usersFailing[1]` must be a string, not a number"),
-            (r#"{"detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["  "]}}"#,
-             "detail.usersFailing[0] is not a valid login: it is empty"),
-            (r#"{"detail-type": "FAILED_CHECK", "detail": {"login": "a\nb"}}"#,
-             "detail.login is not a valid login: it contains a control character"),
-            (r#"{"detail-type": "FAILED_CHECK", "detail": {"title": {"x": 1}}}"#,
-             "`detail.title` must be a string, not an object"),
-            (r#"{"id": 12, "detail-type": "FAILED_CHECK", "detail": {}}"#, "`id` must be a string, not a number"),
+            (
+                r#"{"detail-type": 3, "detail": {}}"#,
+                "`detail-type` must be a string, not a number",
+            ),
+            (
+                r#"{"detail-type": "FAILED_CHECK"}"#,
+                "missing field `detail`",
+            ),
+            (
+                r#"{"detail-type": "FAILED_CHECK", "detail": []}"#,
+                "`detail` must be an object, not an array",
+            ),
+            (
+                r#"{"detail-type": "FAILED_CHECK", "detail": {"usersFailing": "a@b.co"}}"#,
+                "`detail.usersFailing` must be an array of logins, not a string",
+            ),
+            (
+                r#"{"detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["a@b.co", 7]}}"#,
+                "`detail.usersFailing[1]` must be a string, not a number",
+            ),
+            (
+                r#"{"detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["  "]}}"#,
+                "detail.usersFailing[0] is not a valid login: it is empty",
+            ),
+            (
+                r#"{"detail-type": "FAILED_CHECK", "detail": {"login": "a\nb"}}"#,
+                "detail.login is not a valid login: it contains a control character",
+            ),
+            (
+                r#"{"detail-type": "FAILED_CHECK", "detail": {"title": {"x": 1}}}"#,
+                "`detail.title` must be a string, not an object",
+            ),
+            (
+                r#"{"id": 12, "detail-type": "FAILED_CHECK", "detail": {}}"#,
+                "`id` must be a string, not a number",
+            ),
         ];
         for (body, expected) in cases {
             assert_eq!(parse(body).unwrap_err(), expected, "body: {body}");
@@ -319,7 +366,9 @@ mod tests {
     #[test]
     fn overlong_logins_are_rejected() {
         let long = "a".repeat(MAX_LOGIN_CHARS + 1);
-        let body = format!(r#"{{"detail-type": "FAILED_CHECK", "detail": {{"usersFailing": ["{long}"]}}}}"#);
+        let body = format!(
+            r#"{{"detail-type": "FAILED_CHECK", "detail": {{"usersFailing": ["{long}"]}}}}"#
+        );
         assert!(parse(&body).unwrap_err().contains("longer than 256"));
         assert!(Login::parse(&"a".repeat(MAX_LOGIN_CHARS)).is_ok());
     }
@@ -329,7 +378,15 @@ mod tests {
         for yes in ["ana@example.com", "a.b+c@sub.example.co"] {
             assert!(Login::parse(yes).unwrap().looks_like_email(), "{yes}");
         }
-        for no in ["svc.backup", "a@b", "@example.com", "a@@b.com", "a@.com", "a b@c.com", "a@b.com."] {
+        for no in [
+            "svc.backup",
+            "a@b",
+            "@example.com",
+            "a@@b.com",
+            "a@.com",
+            "a b@c.com",
+            "a@b.com.",
+        ] {
             assert!(!Login::parse(no).unwrap().looks_like_email(), "{no}");
         }
     }

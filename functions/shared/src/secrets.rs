@@ -58,7 +58,11 @@ impl SecretReader {
 
     /// The `SecretString` of one version stage; `None` when that stage does
     /// not exist (a secret that was never rotated has no `AWSPREVIOUS`).
-    pub async fn read(&self, secret_id: &str, stage: Stage) -> Result<Option<SecretString>, SecretError> {
+    pub async fn read(
+        &self,
+        secret_id: &str,
+        stage: Stage,
+    ) -> Result<Option<SecretString>, SecretError> {
         let answer = self
             .client
             .get_secret_value()
@@ -89,23 +93,33 @@ impl SecretReader {
 
     /// The current value, required to exist.
     pub async fn read_current(&self, secret_id: &str) -> Result<SecretString, SecretError> {
-        self.read(secret_id, Stage::Current).await?.ok_or_else(|| SecretError::Unavailable {
-            secret_id: secret_id.into(),
-            reason: "it has no current value".into(),
-        })
+        self.read(secret_id, Stage::Current)
+            .await?
+            .ok_or_else(|| SecretError::Unavailable {
+                secret_id: secret_id.into(),
+                reason: "it has no current value".into(),
+            })
     }
 
     /// The current value parsed as JSON into `T`. A parse error reports only
     /// where the JSON is wrong and what shape was expected, never the text:
     /// serde's own messages quote the offending value.
-    pub async fn read_json<T: DeserializeOwned>(&self, secret_id: &str, expected_shape: &str) -> Result<T, SecretError> {
+    pub async fn read_json<T: DeserializeOwned>(
+        &self,
+        secret_id: &str,
+        expected_shape: &str,
+    ) -> Result<T, SecretError> {
         let raw = self.read_current(secret_id).await?;
         parse_secret_json(secret_id, raw.expose_secret(), expected_shape)
     }
 }
 
 /// Parses a JSON secret without ever echoing its text in the error.
-pub fn parse_secret_json<T: DeserializeOwned>(secret_id: &str, text: &str, expected_shape: &str) -> Result<T, SecretError> {
+pub fn parse_secret_json<T: DeserializeOwned>(
+    secret_id: &str,
+    text: &str,
+    expected_shape: &str,
+) -> Result<T, SecretError> {
     serde_json::from_str(text).map_err(|e| SecretError::Malformed {
         secret_id: secret_id.into(),
         reason: format!(
@@ -126,7 +140,11 @@ pub struct Cached<T> {
 
 impl<T> Cached<T> {
     pub fn new(ttl: Duration, min_refresh_interval: Duration) -> Self {
-        Cached { ttl, min_refresh_interval, entry: Mutex::new(None) }
+        Cached {
+            ttl,
+            min_refresh_interval,
+            entry: Mutex::new(None),
+        }
     }
 
     /// The cached value while fresh, else a newly loaded one. Concurrent
@@ -176,7 +194,9 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn counting_loader(count: &AtomicUsize) -> impl Future<Output = Result<usize, SecretError>> + '_ {
+    fn counting_loader(
+        count: &AtomicUsize,
+    ) -> impl Future<Output = Result<usize, SecretError>> + '_ {
         async move { Ok(count.fetch_add(1, Ordering::SeqCst) + 1) }
     }
 
@@ -197,11 +217,30 @@ mod tests {
         let loads = AtomicUsize::new(0);
         let cache = Cached::new(Duration::from_secs(300), Duration::from_secs(30));
         cache.get(|| counting_loader(&loads)).await.unwrap();
-        assert!(cache.refresh_early(|| counting_loader(&loads)).await.unwrap().is_none());
+        assert!(
+            cache
+                .refresh_early(|| counting_loader(&loads))
+                .await
+                .unwrap()
+                .is_none()
+        );
         tokio::time::advance(Duration::from_secs(31)).await;
-        assert_eq!(*cache.refresh_early(|| counting_loader(&loads)).await.unwrap().unwrap(), 2);
+        assert_eq!(
+            *cache
+                .refresh_early(|| counting_loader(&loads))
+                .await
+                .unwrap()
+                .unwrap(),
+            2
+        );
         for _ in 0..100 {
-            assert!(cache.refresh_early(|| counting_loader(&loads)).await.unwrap().is_none());
+            assert!(
+                cache
+                    .refresh_early(|| counting_loader(&loads))
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
         }
         assert_eq!(loads.load(Ordering::SeqCst), 2);
     }
@@ -210,7 +249,12 @@ mod tests {
     async fn failed_load_is_not_cached() {
         let cache: Cached<u8> = Cached::new(Duration::from_secs(300), Duration::from_secs(30));
         let err = cache
-            .get(|| async { Err(SecretError::Unavailable { secret_id: "s".into(), reason: "down".into() }) })
+            .get(|| async {
+                Err(SecretError::Unavailable {
+                    secret_id: "s".into(),
+                    reason: "down".into(),
+                })
+            })
             .await;
         assert!(err.is_err());
         assert_eq!(*cache.get(|| async { Ok(7) }).await.unwrap(), 7);
@@ -224,10 +268,20 @@ mod tests {
             #[serde(rename = "apiToken")]
             api_token: String,
         }
-        for text in ["\"00abcSECRETtoken\"", "00abcSECRETtoken", "{\"apiToken\": [\"00abcSECRETtoken\"]}", "{\"other\": \"00abcSECRETtoken\"}"] {
-            let err = parse_secret_json::<Token>("okta", text, "{\"apiToken\": \"...\"}").unwrap_err().to_string();
+        for text in [
+            "\"00abcSECRETtoken\"",
+            "00abcSECRETtoken",
+            "{\"apiToken\": [\"00abcSECRETtoken\"]}",
+            "{\"other\": \"00abcSECRETtoken\"}",
+        ] {
+            let err = parse_secret_json::<Token>("okta", text, "{\"apiToken\": \"...\"}")
+                .unwrap_err()
+                .to_string();
             assert!(!err.contains("SECRET"), "leaked: {err}");
-            assert!(err.starts_with("secret okta is malformed: expected JSON of the form"), "{err}");
+            assert!(
+                err.starts_with("secret okta is malformed: expected JSON of the form"),
+                "{err}"
+            );
         }
     }
 }

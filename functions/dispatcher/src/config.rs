@@ -1,0 +1,177 @@
+//! The dispatcher's settings, from the environment. Every guard rail has a
+//! safe default; the SAM template's defaults are safer still (dry run on).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use shared::config::{self, ConfigError, Lookup};
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `OKTA_ORG_URL`: `https://<org>.okta.com` (http only for loopback).
+    pub okta_org_url: Url,
+    /// `OKTA_SECRET_ID`: SecretString `{"apiToken": "..."}`.
+    pub okta_secret_id: String,
+    /// `SLACK_SECRET_ID`: `{"webhookUrl": ...}` or `{"botToken": ..., "channel": ...}`.
+    pub slack_secret_id: String,
+    /// `SLACK_API_URL`: where `chat.postMessage` lives (default `https://slack.com/api`).
+    pub slack_api_url: Url,
+    /// `MAX_USERS_PER_EVENT`: an event listing more users is held.
+    pub max_users_per_event: usize,
+    /// `DRY_RUN`: resolve and report, write nothing.
+    pub dry_run: bool,
+    /// `ACTION_SEVERITIES`: lower-cased; empty means every severity acts.
+    pub action_severities: Vec<String>,
+    /// `PROTECTED_USERS`: logins, emails or Okta ids (lower-cased) never written to.
+    pub protected_users: Vec<String>,
+    /// `PROTECT_ADMINS`: never write to a user holding an Okta admin role.
+    pub protect_admins: bool,
+    /// `OKTA_MAX_CONCURRENCY`: users processed at once.
+    pub okta_max_concurrency: usize,
+    /// `MAX_RECEIVE_COUNT`: the queue's `maxReceiveCount`; that delivery is the last.
+    pub max_receive_count: u32,
+    /// `SECRET_TTL_SECONDS`: how long credentials are cached.
+    pub secret_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(&config::process_env)
+    }
+
+    pub fn from_lookup(env: &impl Lookup) -> Result<Config, ConfigError> {
+        let slack_api = config::optional(env, "SLACK_API_URL")
+            .unwrap_or_else(|| "https://slack.com/api".into());
+        Ok(Config {
+            okta_org_url: secure_url("OKTA_ORG_URL", &config::required(env, "OKTA_ORG_URL")?)?,
+            okta_secret_id: config::required(env, "OKTA_SECRET_ID")?,
+            slack_secret_id: config::required(env, "SLACK_SECRET_ID")?,
+            slack_api_url: secure_url("SLACK_API_URL", &slack_api)?,
+            max_users_per_event: config::number_in(env, "MAX_USERS_PER_EVENT", 20, 1..=10_000)?,
+            dry_run: config::flag(env, "DRY_RUN", false)?,
+            action_severities: lower(config::list(env, "ACTION_SEVERITIES")),
+            protected_users: lower(config::list(env, "PROTECTED_USERS")),
+            protect_admins: config::flag(env, "PROTECT_ADMINS", true)?,
+            okta_max_concurrency: config::number_in(env, "OKTA_MAX_CONCURRENCY", 4, 1..=32)?,
+            max_receive_count: config::number_in(env, "MAX_RECEIVE_COUNT", 5, 1..=1000)?,
+            secret_ttl: config::seconds(env, "SECRET_TTL_SECONDS", Duration::from_secs(300))?,
+        })
+    }
+}
+
+fn lower(items: Vec<String>) -> Vec<String> {
+    items.into_iter().map(|s| s.to_lowercase()).collect()
+}
+
+/// A URL that is https, or http to a loopback address (local runs and tests).
+/// The trailing slash is normalised away so paths can be appended.
+pub fn secure_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim_end_matches('/'))
+        .map_err(|e| ConfigError::invalid(name, format!("{raw:?}: {e}")))?;
+    if is_secure(&url) {
+        Ok(url)
+    } else {
+        Err(ConfigError::invalid(
+            name,
+            format!("{raw:?} must use https (http is allowed only for localhost)"),
+        ))
+    }
+}
+
+/// https anywhere, http only to a loopback host.
+pub fn is_secure(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<&str, &str> = [
+            ("OKTA_ORG_URL", "https://acme.okta.com/"),
+            ("OKTA_SECRET_ID", "o"),
+            ("SLACK_SECRET_ID", "s"),
+        ]
+        .into();
+        map.extend(pairs.iter().copied());
+        Config::from_lookup(&|k: &str| map.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn safe_defaults() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.okta_org_url.as_str(), "https://acme.okta.com/");
+        assert_eq!(c.slack_api_url.as_str(), "https://slack.com/api");
+        assert_eq!(c.max_users_per_event, 20);
+        assert!(!c.dry_run);
+        assert!(c.action_severities.is_empty());
+        assert!(c.protect_admins);
+        assert_eq!(c.okta_max_concurrency, 4);
+        assert_eq!(c.max_receive_count, 5);
+    }
+
+    #[test]
+    fn lists_are_lower_cased() {
+        let c = from(&[
+            ("PROTECTED_USERS", "Root@Acme.com, 00uABC"),
+            ("ACTION_SEVERITIES", "Critical,HIGH"),
+        ])
+        .unwrap();
+        assert_eq!(c.protected_users, ["root@acme.com", "00uabc"]);
+        assert_eq!(c.action_severities, ["critical", "high"]);
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_for_loopback() {
+        for bad in [
+            "http://acme.okta.com",
+            "ftp://acme.okta.com",
+            "http://10.0.0.1:8080",
+            "not a url",
+        ] {
+            let err = from(&[("OKTA_ORG_URL", bad)]).unwrap_err().to_string();
+            assert!(err.starts_with("OKTA_ORG_URL is invalid"), "{bad}: {err}");
+        }
+        for good in [
+            "http://127.0.0.1:8080",
+            "http://localhost:9",
+            "http://[::1]:80",
+            "https://acme.oktapreview.com",
+        ] {
+            assert!(from(&[("OKTA_ORG_URL", good)]).is_ok(), "{good}");
+        }
+        assert!(from(&[("SLACK_API_URL", "http://slack.example.com/api")]).is_err());
+    }
+
+    #[test]
+    fn missing_settings_are_named() {
+        let err = Config::from_lookup(&|_: &str| None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "OKTA_ORG_URL is required but not set");
+        assert!(
+            from(&[("OKTA_MAX_CONCURRENCY", "0")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("OKTA_MAX_CONCURRENCY")
+        );
+        assert!(
+            from(&[("DRY_RUN", "perhaps")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("DRY_RUN")
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! What happened to each user: the words logs, Slack and runbooks use.
+
+use std::fmt;
+
+/// A user's final outcome. The words are part of the product's interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Listed first in summaries: these need a person.
+    Failed,
+    Ambiguous,
+    NotFound,
+    Protected,
+    Held,
+    DryRun,
+    Suspended,
+    AlreadySuspended,
+    NotActive,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Suspended,
+        Outcome::AlreadySuspended,
+        Outcome::NotActive,
+        Outcome::NotFound,
+        Outcome::Ambiguous,
+        Outcome::Protected,
+        Outcome::Held,
+        Outcome::DryRun,
+        Outcome::Failed,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Suspended => "suspended",
+            Outcome::AlreadySuspended => "already suspended",
+            Outcome::NotActive => "not active",
+            Outcome::NotFound => "not found",
+            Outcome::Ambiguous => "ambiguous",
+            Outcome::Protected => "protected",
+            Outcome::Held => "held",
+            Outcome::DryRun => "dry run (would suspend)",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// One user's line in the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserReport {
+    /// The login as the event listed it.
+    pub login: String,
+    pub outcome: Outcome,
+    /// Why, or what else matters ("status DEPROVISIONED", "2 users share this email").
+    pub detail: Option<String>,
+    /// The Okta user, when one was resolved.
+    pub okta_user_id: Option<String>,
+}
+
+impl UserReport {
+    pub fn new(login: &str, outcome: Outcome, detail: Option<String>) -> Self {
+        UserReport {
+            login: login.to_string(),
+            outcome,
+            detail,
+            okta_user_id: None,
+        }
+    }
+
+    pub fn with_user(mut self, okta_user_id: &str) -> Self {
+        self.okta_user_id = Some(okta_user_id.to_string());
+        self
+    }
+}
+
+/// Counts per outcome, in [`Outcome::ALL`] order, leaving out zeros.
+pub fn counts(reports: &[UserReport]) -> Vec<(Outcome, usize)> {
+    Outcome::ALL
+        .iter()
+        .map(|&o| (o, reports.iter().filter(|r| r.outcome == o).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_words_are_the_documented_ones() {
+        let words: Vec<&str> = Outcome::ALL.iter().map(|o| o.word()).collect();
+        assert_eq!(
+            words,
+            [
+                "suspended",
+                "already suspended",
+                "not active",
+                "not found",
+                "ambiguous",
+                "protected",
+                "held",
+                "dry run (would suspend)",
+                "failed"
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_skip_zeros() {
+        let r = |o| UserReport::new("x", o, None);
+        let reports = [
+            r(Outcome::Failed),
+            r(Outcome::Suspended),
+            r(Outcome::Suspended),
+        ];
+        assert_eq!(
+            counts(&reports),
+            [(Outcome::Suspended, 2), (Outcome::Failed, 1)]
+        );
+    }
+}

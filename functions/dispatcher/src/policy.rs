@@ -1,0 +1,149 @@
+//! The guard rails: what an event may do before any user is looked at.
+//!
+//! Pure rules over the event and the configuration, so they are tested
+//! without any service: only a `FAILED_CHECK` acts; one listing more users
+//! than the cap, or of a severity that does not act, is held (no Okta call
+//! at all); dry run resolves and reports but writes nothing.
+
+use shared::event::{EventKind, OortEvent};
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Oort's connectivity test: a Slack notice, no Okta call whatever it lists.
+    ConnectivityTest,
+    /// An event type the dispatcher does not act on: a Slack notice.
+    Unhandled(String),
+    /// No Okta call for anyone; the summary says why.
+    Hold { reason: String },
+    /// The user pipeline for every listed user.
+    Act { dry_run: bool },
+}
+
+pub fn plan(event: &OortEvent, config: &Config) -> Plan {
+    match &event.kind {
+        EventKind::WebhookTest => return Plan::ConnectivityTest,
+        EventKind::Other(kind) => return Plan::Unhandled(kind.clone()),
+        EventKind::FailedCheck => {}
+    }
+    if event.users.len() > config.max_users_per_event {
+        return Plan::Hold {
+            reason: format!(
+                "the event lists {} users, over the cap of {} (MAX_USERS_PER_EVENT); nobody was changed in Okta",
+                event.users.len(),
+                config.max_users_per_event
+            ),
+        };
+    }
+    if !config.action_severities.is_empty() {
+        let severity = event.severity_folded();
+        if !severity
+            .as_ref()
+            .is_some_and(|s| config.action_severities.contains(s))
+        {
+            return Plan::Hold {
+                reason: format!(
+                    "severity {} does not act (ACTION_SEVERITIES: {}); nobody was changed in Okta",
+                    severity.as_deref().unwrap_or("(none)"),
+                    config.action_severities.join(", ")
+                ),
+            };
+        }
+    }
+    Plan::Act {
+        dry_run: config.dry_run,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let mut all = vec![
+            ("OKTA_ORG_URL", "https://acme.okta.com"),
+            ("OKTA_SECRET_ID", "o"),
+            ("SLACK_SECRET_ID", "s"),
+        ];
+        all.extend_from_slice(pairs);
+        Config::from_lookup(&|k: &str| {
+            all.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    fn event(kind: &str, severity: &str, users: usize) -> OortEvent {
+        let users: Vec<String> = (0..users).map(|i| format!("u{i}@example.com")).collect();
+        let body = serde_json::json!({"detail-type": kind, "detail": {"severity": severity, "usersFailing": users}});
+        OortEvent::parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn only_failed_checks_act() {
+        assert_eq!(
+            plan(&event("WebhookTest", "critical", 3), &config(&[])),
+            Plan::ConnectivityTest
+        );
+        assert_eq!(
+            plan(&event("RESOLVED", "critical", 3), &config(&[])),
+            Plan::Unhandled("RESOLVED".into())
+        );
+        assert_eq!(
+            plan(&event("FAILED_CHECK", "critical", 3), &config(&[])),
+            Plan::Act { dry_run: false }
+        );
+        assert_eq!(
+            plan(
+                &event("FAILED_CHECK", "critical", 3),
+                &config(&[("DRY_RUN", "true")])
+            ),
+            Plan::Act { dry_run: true }
+        );
+    }
+
+    #[test]
+    fn the_cap_holds_an_event_and_says_why() {
+        assert_eq!(
+            plan(&event("FAILED_CHECK", "critical", 20), &config(&[])),
+            Plan::Act { dry_run: false }
+        );
+        let Plan::Hold { reason } = plan(&event("FAILED_CHECK", "critical", 21), &config(&[]))
+        else {
+            panic!()
+        };
+        assert!(
+            reason.starts_with("the event lists 21 users, over the cap of 20"),
+            "{reason}"
+        );
+        let Plan::Hold { .. } = plan(
+            &event("FAILED_CHECK", "critical", 3),
+            &config(&[("MAX_USERS_PER_EVENT", "2")]),
+        ) else {
+            panic!()
+        };
+    }
+
+    #[test]
+    fn severities_outside_the_list_are_held() {
+        let c = config(&[("ACTION_SEVERITIES", "critical,high")]);
+        assert_eq!(
+            plan(&event("FAILED_CHECK", "CRITICAL", 1), &c),
+            Plan::Act { dry_run: false }
+        );
+        let Plan::Hold { reason } = plan(&event("FAILED_CHECK", "low", 1), &c) else {
+            panic!()
+        };
+        assert!(
+            reason.starts_with("severity low does not act (ACTION_SEVERITIES: critical, high)"),
+            "{reason}"
+        );
+        let no_severity = OortEvent::parse(
+            br#"{"detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["a@b.co"]}}"#,
+        )
+        .unwrap();
+        assert!(matches!(plan(&no_severity, &c), Plan::Hold { .. }));
+    }
+}

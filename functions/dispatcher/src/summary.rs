@@ -1,0 +1,467 @@
+//! The Slack messages: one summary per event, and short notices.
+//!
+//! Block Kit with a plain-text fallback, built within Slack's limits (50
+//! blocks, 3,000 characters a section, about 13k characters of blocks in
+//! all): long user lists end with "and N more". Everything that came from the
+//! webhook (titles, logins, ids) is escaped for mrkdwn, so an event cannot
+//! mention `@channel` or disguise a link.
+
+use serde_json::{Value, json};
+use shared::event::OortEvent;
+
+use crate::outcome::{UserReport, counts};
+
+/// How many users are listed by name at most; the rest are counted.
+pub const MAX_LISTED_USERS: usize = 40;
+/// Characters of user lines at most: with the rest of the message, blocks
+/// stay well under the ~13k where Slack answers `msg_blocks_too_long`.
+const USER_LINES_CHARS: usize = 8_000;
+/// A section's text limit is 3,000; stay under it with room for escaping.
+const SECTION_CHARS: usize = 2_800;
+/// The notification text: Slack advises staying under 4,000.
+const FALLBACK_CHARS: usize = 3_000;
+/// Untrusted single values (titles, ids) are cut at this length.
+const VALUE_CHARS: usize = 200;
+
+/// A message ready to post: `{"text": ..., "blocks": [...]}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlackMessage {
+    pub text: String,
+    pub blocks: Vec<Value>,
+}
+
+impl SlackMessage {
+    pub fn to_json(&self) -> Value {
+        json!({"text": self.text, "blocks": self.blocks})
+    }
+}
+
+/// Escapes text for Slack mrkdwn: `&`, `<` and `>` (so `<!channel>` or
+/// `<https://evil|click>` stay text).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for a `plain_text` object. Slack documents no escaping there, so
+/// angle brackets become look-alikes rather than risk a mention or link.
+fn plain(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => '‹',
+            '>' => '›',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// Untrusted text cut to `max` characters, then escaped.
+fn value(text: Option<&str>, max: usize) -> String {
+    match text {
+        Some(t) if !t.is_empty() => escape(&truncate(t, max)),
+        _ => "–".to_string(),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// What the summary is about, besides the users.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub event: &'a OortEvent,
+    pub event_id: &'a str,
+    /// Which delivery of the message this is, and of how many at most.
+    pub delivery: u32,
+    pub max_deliveries: u32,
+}
+
+/// How the run went, shown as a banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Acted,
+    DryRun,
+    Held(String),
+}
+
+/// The summary of a `FAILED_CHECK`.
+pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackMessage {
+    let event = ctx.event;
+    let title = value(
+        event.title.as_deref().or(event.check_id.as_deref()),
+        VALUE_CHARS,
+    );
+    let headline = format!(
+        "Oort check failed: {}",
+        event
+            .title
+            .as_deref()
+            .or(event.check_id.as_deref())
+            .unwrap_or("(untitled)")
+    );
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": plain(&truncate(&headline, 150)), "emoji": false}
+    })];
+    match mode {
+        Mode::Acted => {}
+        Mode::DryRun => blocks.push(section(
+            ":warning: *DRY RUN*: nothing was changed in Okta. This is what would have happened. Set `DryRun=false` to act.",
+        )),
+        Mode::Held(reason) => blocks.push(section(&format!(":octagonal_sign: *HELD*: {}.", escape(reason)))),
+    }
+    blocks.push(json!({
+        "type": "section",
+        "fields": [
+            field("Check", &format!("{} (`{}`)", title, value(event.check_id.as_deref(), VALUE_CHARS))),
+            field("Severity", &value(event.severity.as_deref(), VALUE_CHARS)),
+            field("Event time", &value(event.time.as_deref().or(event.published.as_deref()), VALUE_CHARS)),
+            field("Event id", &format!("`{}`", value(Some(ctx.event_id), VALUE_CHARS))),
+        ]
+    }));
+
+    let tally = tally(reports);
+    blocks.push(section(&format!(
+        "*{} users*: {}",
+        reports.len(),
+        if tally.is_empty() {
+            "none listed".into()
+        } else {
+            tally.clone()
+        }
+    )));
+
+    // Users needing a person first; event order within each outcome.
+    let mut ordered: Vec<&UserReport> = reports.iter().collect();
+    ordered.sort_by_key(|r| r.outcome);
+    let mut lines: Vec<String> = Vec::new();
+    let mut listed_chars = 0;
+    for report in ordered.iter().take(MAX_LISTED_USERS) {
+        let line = user_line(report);
+        if listed_chars + line.len() > USER_LINES_CHARS {
+            break;
+        }
+        listed_chars += line.len();
+        lines.push(line);
+    }
+    let unlisted = reports.len() - lines.len();
+    let mut chunk = String::new();
+    for line in lines {
+        if chunk.len() + line.len() + 1 > SECTION_CHARS {
+            blocks.push(section(&chunk));
+            chunk.clear();
+        }
+        chunk.push_str(&line);
+        chunk.push('\n');
+    }
+    if unlisted > 0 {
+        chunk.push_str(&format!("…and {unlisted} more"));
+    }
+    if !chunk.trim().is_empty() {
+        blocks.push(section(chunk.trim_end()));
+    }
+    blocks.push(context_block(ctx));
+
+    let banner = match mode {
+        Mode::Acted => "",
+        Mode::DryRun => "[DRY RUN] ",
+        Mode::Held(_) => "[HELD] ",
+    };
+    let text = truncate(
+        &format!(
+            "{banner}Oort check failed: {} ({}). {} users: {}. Event {}.",
+            title,
+            value(event.severity.as_deref(), VALUE_CHARS),
+            reports.len(),
+            if tally.is_empty() {
+                "none listed".into()
+            } else {
+                tally
+            },
+            value(Some(ctx.event_id), VALUE_CHARS)
+        ),
+        FALLBACK_CHARS,
+    );
+    SlackMessage { text, blocks }
+}
+
+/// The notice for Oort's "Test Connectivity" message.
+pub fn connectivity_test(ctx: &Context<'_>) -> SlackMessage {
+    let event = ctx.event;
+    let text = format!(
+        ":white_check_mark: *Connectivity test received* from Oort. The webhook, the queue and Slack work. Test messages never act in Okta ({} users listed, none touched).",
+        event.users.len()
+    );
+    notice("Oort connectivity test received", &text, ctx)
+}
+
+/// The notice for an event type the dispatcher does not act on.
+pub fn unhandled(ctx: &Context<'_>, kind: &str) -> SlackMessage {
+    let text = format!(
+        ":grey_question: An Oort event of unhandled type `{}` arrived. It was recorded; nothing was changed in Okta.",
+        value(Some(kind), VALUE_CHARS)
+    );
+    notice("Unhandled Oort event type", &text, ctx)
+}
+
+/// The notice for a queued message that could not be read, on its last delivery.
+pub fn unreadable(message_id: &str, reason: &str) -> SlackMessage {
+    let text = format!(
+        ":x: A queued message could not be read and goes to the dead-letter queue. Nothing was changed in Okta.\nMessage `{}`: {}",
+        escape(message_id),
+        escape(&truncate(reason, 500))
+    );
+    SlackMessage {
+        text: format!(
+            "An unreadable message ({message_id}) goes to the dead-letter queue",
+            message_id = escape(message_id)
+        ),
+        blocks: vec![section(&text)],
+    }
+}
+
+fn notice(headline: &str, text: &str, ctx: &Context<'_>) -> SlackMessage {
+    let event = ctx.event;
+    let blocks = vec![
+        section(text),
+        json!({
+            "type": "section",
+            "fields": [
+                field("Check", &format!("{} (`{}`)", value(event.title.as_deref(), VALUE_CHARS), value(event.check_id.as_deref(), VALUE_CHARS))),
+                field("Event id", &format!("`{}`", value(Some(ctx.event_id), VALUE_CHARS))),
+            ]
+        }),
+        context_block(ctx),
+    ];
+    SlackMessage {
+        text: format!(
+            "{headline}: event {}",
+            value(Some(ctx.event_id), VALUE_CHARS)
+        ),
+        blocks,
+    }
+}
+
+fn tally(reports: &[UserReport]) -> String {
+    counts(reports)
+        .iter()
+        .map(|(o, n)| format!("{n} {o}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn user_line(report: &UserReport) -> String {
+    let login = escape(&truncate(&report.login, 120)).replace('`', "'");
+    match &report.detail {
+        Some(detail) => format!(
+            "• `{login}`: *{}* ({})",
+            report.outcome,
+            escape(&truncate(detail, 200))
+        ),
+        None => format!("• `{login}`: *{}*", report.outcome),
+    }
+}
+
+fn context_block(ctx: &Context<'_>) -> Value {
+    let mut text = format!(
+        "oort-okta-lockout · delivery {} of at most {}",
+        ctx.delivery, ctx.max_deliveries
+    );
+    if ctx.delivery > 1 {
+        text.push_str(" · users suspended on an earlier delivery show as already suspended");
+    }
+    json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
+}
+
+fn section(text: &str) -> Value {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+}
+
+fn field(label: &str, text: &str) -> Value {
+    json!({"type": "mrkdwn", "text": format!("*{label}*\n{text}")})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+
+    fn event(title: &str, users: usize) -> OortEvent {
+        let users: Vec<String> = (0..users)
+            .map(|i| format!("user{i:03}@example.com"))
+            .collect();
+        let body = json!({"id": "e-1", "detail-type": "FAILED_CHECK", "time": "2026-11-02T08:15:00Z",
+            "detail": {"checkId": "no-mfa", "title": title, "severity": "critical", "usersFailing": users}});
+        OortEvent::parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn all_text(message: &SlackMessage) -> String {
+        message.to_json().to_string()
+    }
+
+    #[test]
+    fn escape_neutralises_mentions_and_links() {
+        assert_eq!(
+            escape("<!channel> & <https://evil|click>"),
+            "&lt;!channel&gt; &amp; &lt;https://evil|click&gt;"
+        );
+        assert_eq!(escape("a\nb"), "a b");
+    }
+
+    #[test]
+    fn untrusted_text_cannot_mention_or_link() {
+        let e = event(
+            "<!channel> urgent <https://evil.example|reset your password>",
+            0,
+        );
+        let reports = [UserReport::new(
+            "<@U123>@x.com",
+            Outcome::NotFound,
+            Some("<!here>".into()),
+        )];
+        let ctx = Context {
+            event: &e,
+            event_id: "<!everyone>",
+            delivery: 1,
+            max_deliveries: 5,
+        };
+        let text = all_text(&summary(&ctx, &Mode::Acted, &reports));
+        for raw in [
+            "<!channel>",
+            "<https://evil",
+            "<@U123>",
+            "<!here>",
+            "<!everyone>",
+        ] {
+            assert!(!text.contains(raw), "{raw} reached Slack unescaped: {text}");
+        }
+        assert!(text.contains("&lt;!channel&gt;"));
+    }
+
+    #[test]
+    fn summary_has_counts_users_banner_and_fallback() {
+        let e = event("No MFA Configured", 3);
+        let reports = vec![
+            UserReport::new("a@example.com", Outcome::Suspended, None),
+            UserReport::new(
+                "b@example.com",
+                Outcome::Failed,
+                Some("Okta answered 503".into()),
+            ),
+            UserReport::new("c@example.com", Outcome::Suspended, None),
+        ];
+        let ctx = Context {
+            event: &e,
+            event_id: "e-1",
+            delivery: 1,
+            max_deliveries: 5,
+        };
+        let m = summary(&ctx, &Mode::DryRun, &reports);
+        assert!(m.text.starts_with("[DRY RUN] Oort check failed: No MFA Configured (critical). 3 users: 2 suspended, 1 failed."), "{}", m.text);
+        let text = all_text(&m);
+        assert!(text.contains("*DRY RUN*"));
+        let failed_at = text
+            .find("`b@example.com`: *failed* (Okta answered 503)")
+            .expect("failed line");
+        let suspended_at = text
+            .find("`a@example.com`: *suspended*")
+            .expect("suspended line");
+        assert!(failed_at < suspended_at, "failures come first");
+    }
+
+    #[test]
+    fn held_banner_says_why() {
+        let e = event("No MFA", 2);
+        let reports: Vec<UserReport> = e
+            .users
+            .iter()
+            .map(|u| UserReport::new(u.as_str(), Outcome::Held, None))
+            .collect();
+        let ctx = Context {
+            event: &e,
+            event_id: "e-1",
+            delivery: 1,
+            max_deliveries: 5,
+        };
+        let m = summary(&ctx, &Mode::Held("over the cap".into()), &reports);
+        assert!(m.text.starts_with("[HELD] "));
+        assert!(all_text(&m).contains("*HELD*: over the cap."));
+    }
+
+    #[test]
+    fn long_lists_stay_within_slack_limits() {
+        let e = event(&"T".repeat(5000), 220);
+        let reports: Vec<UserReport> = e
+            .users
+            .iter()
+            .map(|u| {
+                UserReport::new(
+                    &format!("{}{}", u.as_str(), "x".repeat(200)),
+                    Outcome::Failed,
+                    Some("d".repeat(500)),
+                )
+            })
+            .collect();
+        let ctx = Context {
+            event: &e,
+            event_id: "e-1",
+            delivery: 5,
+            max_deliveries: 5,
+        };
+        let m = summary(&ctx, &Mode::Acted, &reports);
+        assert!(m.blocks.len() <= 50);
+        let blocks_chars: usize = m.blocks.iter().map(|b| b.to_string().len()).sum();
+        assert!(blocks_chars < 12_000, "{blocks_chars}");
+        for block in &m.blocks {
+            if let Some(text) = block["text"]["text"].as_str() {
+                assert!(text.chars().count() <= 3000);
+            }
+        }
+        assert!(m.text.chars().count() <= FALLBACK_CHARS);
+        let listed = all_text(&m).matches("*failed*").count();
+        assert!(listed > 0 && listed <= MAX_LISTED_USERS);
+        assert!(all_text(&m).contains(&format!("and {} more", 220 - listed)));
+        assert!(
+            m.blocks[0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                <= 150
+        );
+    }
+
+    #[test]
+    fn connectivity_notice_names_the_check_and_event() {
+        let body = json!({"id": "t-1", "detail-type": "WebhookTest", "detail": {"checkId": "oort-test-check-id", "title": "OORT Failing Check Event Test", "usersFailing": ["a@b.co"]}});
+        let e = OortEvent::parse(body.to_string().as_bytes()).unwrap();
+        let ctx = Context {
+            event: &e,
+            event_id: "t-1",
+            delivery: 1,
+            max_deliveries: 5,
+        };
+        let text = all_text(&connectivity_test(&ctx));
+        assert!(text.contains("Connectivity test received"));
+        assert!(text.contains("oort-test-check-id"));
+        assert!(text.contains("OORT Failing Check Event Test"));
+        assert!(text.contains("t-1"));
+    }
+}
