@@ -200,13 +200,14 @@ impl SlackClient {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let body = response.text().await.unwrap_or_default();
-        let body: String = body.chars().take(200).collect();
+        // Only error text is shortened; a success answer is parsed whole.
+        let short: String = body.chars().take(200).collect();
         match (status, destination) {
             (429, _) => Attempt::RetryAfter(
                 retry_after.unwrap_or(Duration::from_secs(1)),
                 "Slack answered 429 (rate limited)".into(),
             ),
-            (500..=599, _) => Attempt::Retry(format!("Slack answered {status} {body}")),
+            (500..=599, _) => Attempt::Retry(format!("Slack answered {status} {short}")),
             (200, Destination::Webhook(_)) if body.trim() == "ok" => Attempt::Posted,
             (200, Destination::Bot { .. }) => {
                 #[derive(Deserialize)]
