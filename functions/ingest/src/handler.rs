@@ -15,7 +15,7 @@ use shared::secrets::SecretReader;
 
 use crate::api_key::{ApiKeys, KeySet, MIN_EARLY_REFRESH};
 use crate::config::{Config, MAX_BODY_BYTES};
-use crate::message::{QueueMessage, is_sqs_char};
+use crate::message::{QueueMessage, first_non_sqs_char};
 
 /// Why a request was not queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,7 +113,7 @@ pub fn accept_body(body: &Body, max_message_bytes: usize) -> Result<Accepted, Re
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Rejection::Malformed(format!("body is not valid UTF-8: {e}")))?;
     let event = OortEvent::parse(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
-    if let Some(c) = text.chars().find(|&c| !is_sqs_char(c)) {
+    if let Some(c) = first_non_sqs_char(text) {
         return Err(Rejection::Malformed(format!(
             "body contains the character U+{:04X}, which the queue cannot carry: send it escaped in JSON",
             c as u32

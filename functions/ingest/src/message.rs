@@ -85,6 +85,30 @@ fn attribute_value(text: &str) -> String {
         .collect()
 }
 
+/// The first character of `text` SQS would refuse in a message body, if any.
+///
+/// Works on bytes: valid UTF-8 cannot hold surrogates or code points past
+/// U+10FFFF, so what remains to find is a control character other than tab,
+/// newline and carriage return, and U+FFFE or U+FFFF (`EF BF BE`, `EF BF BF`).
+pub fn first_non_sqs_char(text: &str) -> Option<char> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\t' | b'\n' | b'\r' => {}
+            b if b < 0x20 => return Some(b as char),
+            0xEF if bytes.get(i + 1) == Some(&0xBF)
+                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) =>
+            {
+                return text[i..].chars().next();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The characters SQS accepts in a message body or attribute (XML 1.0's).
 pub fn is_sqs_char(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
@@ -163,6 +187,28 @@ mod tests {
             .1;
         assert!(value.starts_with("critical!"));
         assert_eq!(value.chars().count(), MAX_ATTRIBUTE_CHARS);
+    }
+
+    #[test]
+    fn the_byte_scan_finds_exactly_what_sqs_refuses() {
+        let samples = [
+            "plain",
+            "tab\tnl\ncr\r",
+            "bell\u{7}",
+            "nul\u{0}",
+            "\u{FFFE}",
+            "x\u{FFFF}y",
+            "\u{FFFD}ok",
+            "é中😀",
+            "\u{EFBF}",
+        ];
+        for text in samples {
+            assert_eq!(
+                first_non_sqs_char(text),
+                text.chars().find(|&c| !is_sqs_char(c)),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

@@ -194,10 +194,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn counting_loader(
-        count: &AtomicUsize,
-    ) -> impl Future<Output = Result<usize, SecretError>> + '_ {
-        async move { Ok(count.fetch_add(1, Ordering::SeqCst) + 1) }
+    async fn counting_loader(count: &AtomicUsize) -> Result<usize, SecretError> {
+        Ok(count.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
     #[tokio::test(start_paused = true)]
