@@ -23,15 +23,29 @@ async fn setup_with(extra: &[(&str, &str)], min_key_refresh: Duration) -> Setup 
     let aws = local_aws().await;
     let name = unique("ingest");
     let queues = create_queues(&aws, &QueueSpec::new(&name)).await.unwrap();
-    let secret_id = create_secret(&aws, &format!("{name}/api-key"), KEY).await.unwrap();
+    let secret_id = create_secret(&aws, &format!("{name}/api-key"), KEY)
+        .await
+        .unwrap();
     let mut env: Vec<(String, String)> = vec![
         ("QUEUE_URL".into(), queues.queue_url.clone()),
         ("API_KEY_SECRET_ID".into(), secret_id.clone()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_lookup(&|k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
-    let ingest = Ingest::with_min_key_refresh(config, aws.sqs.clone(), aws.secrets.clone(), min_key_refresh);
-    Setup { aws, ingest, queue_url: queues.queue_url, secret_id }
+    let config =
+        Config::from_lookup(&|k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .unwrap();
+    let ingest = Ingest::with_min_key_refresh(
+        config,
+        aws.sqs.clone(),
+        aws.secrets.clone(),
+        min_key_refresh,
+    );
+    Setup {
+        aws,
+        ingest,
+        queue_url: queues.queue_url,
+        secret_id,
+    }
 }
 
 async fn setup() -> Setup {
@@ -48,24 +62,39 @@ fn event(id: &str, detail_type: &str) -> String {
 }
 
 fn post(key: Option<&str>, body: &str) -> lambda_http::Request {
-    request("POST", "x-api-client-token", key, Body::Text(body.to_string()))
+    request(
+        "POST",
+        "x-api-client-token",
+        key,
+        Body::Text(body.to_string()),
+    )
 }
 
 fn request(method: &str, header: &str, key: Option<&str>, body: Body) -> lambda_http::Request {
-    let mut builder = http::Request::builder().method(method).uri("https://abc.lambda-url.us-east-2.on.aws/");
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri("https://abc.lambda-url.us-east-2.on.aws/");
     if let Some(key) = key {
         builder = builder.header(header, key);
     }
-    builder.header("content-type", "application/json").body(body).unwrap()
+    builder
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap()
 }
 
 async fn answer(setup: &Setup, request: lambda_http::Request) -> (u16, Value) {
     let response = setup.ingest.handle(request).await;
     let status = response.status().as_u16();
-    let Body::Text(text) = response.body() else { panic!("ingest answers with text") };
+    let Body::Text(text) = response.body() else {
+        panic!("ingest answers with text")
+    };
     assert!(!text.contains(KEY), "an answer revealed the key: {text}");
     assert_eq!(response.headers()["content-type"], "application/json");
-    (status, serde_json::from_str(text).expect("answers are JSON"))
+    (
+        status,
+        serde_json::from_str(text).expect("answers are JSON"),
+    )
 }
 
 /// Everything on the queue right now (received and left to expire).
@@ -105,14 +134,27 @@ async fn a_failed_check_is_queued_as_received_keyed_by_its_id() {
     assert_eq!(messages.len(), 1);
     let m = &messages[0];
     assert_eq!(m.message_id.as_deref(), json["messageId"].as_str());
-    assert_eq!(m.body.as_deref(), Some(body.as_str()), "the event travels exactly as received");
+    assert_eq!(
+        m.body.as_deref(),
+        Some(body.as_str()),
+        "the event travels exactly as received"
+    );
     let attrs = m.attributes.as_ref().unwrap();
-    assert_eq!(attrs[&MessageSystemAttributeName::MessageGroupId], "5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f");
-    assert_eq!(attrs[&MessageSystemAttributeName::MessageDeduplicationId], "5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f");
+    assert_eq!(
+        attrs[&MessageSystemAttributeName::MessageGroupId],
+        "5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+    );
+    assert_eq!(
+        attrs[&MessageSystemAttributeName::MessageDeduplicationId],
+        "5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+    );
     let user_attrs = m.message_attributes.as_ref().unwrap();
     assert_eq!(user_attrs["eventType"].string_value(), Some("FAILED_CHECK"));
     assert_eq!(user_attrs["severity"].string_value(), Some("critical"));
-    assert_eq!(user_attrs["eventId"].string_value(), Some("5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"));
+    assert_eq!(
+        user_attrs["eventId"].string_value(),
+        Some("5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f")
+    );
 }
 
 #[tokio::test]
@@ -140,12 +182,27 @@ async fn an_event_without_id_is_keyed_by_its_body_digest() {
 #[tokio::test]
 async fn unknown_event_types_and_webhook_tests_are_queued() {
     let s = setup().await;
-    assert_eq!(answer(&s, post(Some(KEY), &event("u-1", "CHECK_RESOLVED"))).await.0, 200);
-    assert_eq!(answer(&s, post(Some(KEY), &event("u-2", "WebhookTest"))).await.0, 200);
+    assert_eq!(
+        answer(&s, post(Some(KEY), &event("u-1", "CHECK_RESOLVED")))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        answer(&s, post(Some(KEY), &event("u-2", "WebhookTest")))
+            .await
+            .0,
+        200
+    );
     let mut types: Vec<String> = queued(&s)
         .await
         .iter()
-        .map(|m| m.message_attributes.as_ref().unwrap()["eventType"].string_value().unwrap().to_string())
+        .map(|m| {
+            m.message_attributes.as_ref().unwrap()["eventType"]
+                .string_value()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     types.sort();
     assert_eq!(types, ["CHECK_RESOLVED", "WebhookTest"]);
@@ -155,7 +212,12 @@ async fn unknown_event_types_and_webhook_tests_are_queued() {
 async fn a_base64_body_is_decoded_and_queued_as_text() {
     let s = setup().await;
     let body = event("b64-1", "FAILED_CHECK");
-    let request = request("POST", "x-api-client-token", Some(KEY), Body::Binary(body.clone().into_bytes()));
+    let request = request(
+        "POST",
+        "x-api-client-token",
+        Some(KEY),
+        Body::Binary(body.clone().into_bytes()),
+    );
     assert_eq!(answer(&s, request).await.0, 200);
     assert_eq!(queued(&s).await[0].body.as_deref(), Some(body.as_str()));
 }
@@ -164,36 +226,110 @@ async fn a_base64_body_is_decoded_and_queued_as_text() {
 async fn every_rejection_is_answered_clearly_and_queues_nothing() {
     let s = setup().await;
     let good = event("r-1", "FAILED_CHECK");
-    let oversized = format!(r#"{{"id": "r-2", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#, "x".repeat(1_100_000));
-    let over_queue_limit = format!(r#"{{"id": "r-3", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#, "x".repeat(270_000));
+    let oversized = format!(
+        r#"{{"id": "r-2", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
+        "x".repeat(1_100_000)
+    );
+    let over_queue_limit = format!(
+        r#"{{"id": "r-3", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
+        "x".repeat(270_000)
+    );
     let cases: Vec<(lambda_http::Request, u16, &str)> = vec![
         (post(None, &good), 401, "missing header x-api-client-token"),
-        (post(Some(""), &good), 401, "missing header x-api-client-token"),
-        (post(Some("wrong-key"), &good), 401, "invalid API key in header x-api-client-token"),
-        (post(Some(&KEY[..KEY.len() - 1]), &good), 401, "invalid API key in header x-api-client-token"),
-        (request("GET", "x-api-client-token", Some(KEY), Body::Empty), 405, "method GET is not allowed: send the event with POST"),
-        (request("PUT", "x-api-client-token", Some(KEY), Body::Text(good.clone())), 405, "method PUT is not allowed: send the event with POST"),
-        (post(Some(KEY), "not json"), 400, "body is not valid JSON: expected ident at line 1 column 2"),
-        (post(Some(KEY), "[]"), 400, "body must be a JSON object, not an array"),
-        (post(Some(KEY), r#"{"detail": {}}"#), 400, "missing field `detail-type`"),
-        (post(Some(KEY), r#"{"detail-type": "FAILED_CHECK", "detail": "x"}"#), 400, "`detail` must be an object, not a string"),
-        (post(Some(KEY), r#"{"detail-type": ["FAILED_CHECK"], "detail": {}}"#), 400, "`detail-type` must be a string, not an array"),
-        (post(Some(KEY), &oversized), 413, "over the limit of 1048576 bytes"),
-        (post(Some(KEY), &over_queue_limit), 413, "over the queue's limit of 262144 bytes"),
+        (
+            post(Some(""), &good),
+            401,
+            "missing header x-api-client-token",
+        ),
+        (
+            post(Some("wrong-key"), &good),
+            401,
+            "invalid API key in header x-api-client-token",
+        ),
+        (
+            post(Some(&KEY[..KEY.len() - 1]), &good),
+            401,
+            "invalid API key in header x-api-client-token",
+        ),
+        (
+            request("GET", "x-api-client-token", Some(KEY), Body::Empty),
+            405,
+            "method GET is not allowed: send the event with POST",
+        ),
+        (
+            request(
+                "PUT",
+                "x-api-client-token",
+                Some(KEY),
+                Body::Text(good.clone()),
+            ),
+            405,
+            "method PUT is not allowed: send the event with POST",
+        ),
+        (
+            post(Some(KEY), "not json"),
+            400,
+            "body is not valid JSON: expected ident at line 1 column 2",
+        ),
+        (
+            post(Some(KEY), "[]"),
+            400,
+            "body must be a JSON object, not an array",
+        ),
+        (
+            post(Some(KEY), r#"{"detail": {}}"#),
+            400,
+            "missing field `detail-type`",
+        ),
+        (
+            post(
+                Some(KEY),
+                r#"{"detail-type": "FAILED_CHECK", "detail": "x"}"#,
+            ),
+            400,
+            "`detail` must be an object, not a string",
+        ),
+        (
+            post(
+                Some(KEY),
+                r#"{"detail-type": ["FAILED_CHECK"], "detail": {}}"#,
+            ),
+            400,
+            "`detail-type` must be a string, not an array",
+        ),
+        (
+            post(Some(KEY), &oversized),
+            413,
+            "over the limit of 1048576 bytes",
+        ),
+        (
+            post(Some(KEY), &over_queue_limit),
+            413,
+            "over the queue's limit of 262144 bytes",
+        ),
     ];
     for (request, expected_status, expected_error) in cases {
         let (status, json) = answer(&s, request).await;
         assert_eq!(status, expected_status, "{json}");
         let error = json["error"].as_str().expect("an error message");
-        assert!(error.contains(expected_error), "{error:?} should say {expected_error:?}");
+        assert!(
+            error.contains(expected_error),
+            "{error:?} should say {expected_error:?}"
+        );
     }
-    assert!(queued(&s).await.is_empty(), "nothing rejected reaches the queue");
+    assert!(
+        queued(&s).await.is_empty(),
+        "nothing rejected reaches the queue"
+    );
 }
 
 #[tokio::test]
 async fn the_405_names_the_allowed_method() {
     let s = setup().await;
-    let response = s.ingest.handle(request("GET", "x-api-client-token", Some(KEY), Body::Empty)).await;
+    let response = s
+        .ingest
+        .handle(request("GET", "x-api-client-token", Some(KEY), Body::Empty))
+        .await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
 }
@@ -202,41 +338,99 @@ async fn the_405_names_the_allowed_method() {
 async fn the_header_name_is_configurable() {
     let s = setup_with(&[("API_KEY_HEADER", "X-Oort-Key")], Duration::from_secs(30)).await;
     let body = event("h-1", "FAILED_CHECK");
-    assert_eq!(answer(&s, request("POST", "x-oort-key", Some(KEY), Body::Text(body.clone()))).await.0, 200);
+    assert_eq!(
+        answer(
+            &s,
+            request("POST", "x-oort-key", Some(KEY), Body::Text(body.clone()))
+        )
+        .await
+        .0,
+        200
+    );
     let (status, json) = answer(&s, post(Some(KEY), &body)).await;
-    assert_eq!((status, json["error"].as_str()), (401, Some("missing header x-oort-key")));
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (401, Some("missing header x-oort-key"))
+    );
 }
 
 #[tokio::test]
 async fn during_a_rotation_the_previous_key_still_works_and_the_new_one_works_at_once() {
     let s = setup_with(&[], Duration::from_millis(200)).await;
-    assert_eq!(answer(&s, post(Some(KEY), &event("rot-1", "FAILED_CHECK"))).await.0, 200);
+    assert_eq!(
+        answer(&s, post(Some(KEY), &event("rot-1", "FAILED_CHECK")))
+            .await
+            .0,
+        200
+    );
 
     let new_key = "the-rotated-key-abcdefghijklmnopqrstuvwxyz";
     rotate_secret(&s.aws, &s.secret_id, new_key).await.unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     // The cache still holds the old key; the unknown one triggers one early refresh.
-    assert_eq!(answer(&s, post(Some(new_key), &event("rot-2", "FAILED_CHECK"))).await.0, 200);
+    assert_eq!(
+        answer(&s, post(Some(new_key), &event("rot-2", "FAILED_CHECK")))
+            .await
+            .0,
+        200
+    );
     // The old key is now AWSPREVIOUS: still accepted.
-    assert_eq!(answer(&s, post(Some(KEY), &event("rot-3", "FAILED_CHECK"))).await.0, 200);
+    assert_eq!(
+        answer(&s, post(Some(KEY), &event("rot-3", "FAILED_CHECK")))
+            .await
+            .0,
+        200
+    );
     // Two rotations later it is gone.
-    rotate_secret(&s.aws, &s.secret_id, "third-key-0123456789012345678901234567").await.unwrap();
+    rotate_secret(
+        &s.aws,
+        &s.secret_id,
+        "third-key-0123456789012345678901234567",
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(answer(&s, post(Some("third-key-0123456789012345678901234567"), &event("rot-4", "FAILED_CHECK"))).await.0, 200);
-    assert_eq!(answer(&s, post(Some(KEY), &event("rot-5", "FAILED_CHECK"))).await.0, 401);
+    assert_eq!(
+        answer(
+            &s,
+            post(
+                Some("third-key-0123456789012345678901234567"),
+                &event("rot-4", "FAILED_CHECK")
+            )
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        answer(&s, post(Some(KEY), &event("rot-5", "FAILED_CHECK")))
+            .await
+            .0,
+        401
+    );
     assert_eq!(queued(&s).await.len(), 4);
 }
 
 #[tokio::test]
 async fn wrong_keys_cannot_force_a_refresh_more_than_once_per_interval() {
     let s = setup_with(&[], Duration::from_secs(30)).await;
-    assert_eq!(answer(&s, post(Some(KEY), &event("w-1", "FAILED_CHECK"))).await.0, 200);
+    assert_eq!(
+        answer(&s, post(Some(KEY), &event("w-1", "FAILED_CHECK")))
+            .await
+            .0,
+        200
+    );
     let new_key = "rotated-but-too-soon-0123456789abcdefghij";
     rotate_secret(&s.aws, &s.secret_id, new_key).await.unwrap();
     // The keys were read less than 30 s ago: no early refresh, so the rotated
     // key is not known yet (it will be within the interval or the TTL).
     for _ in 0..3 {
-        assert_eq!(answer(&s, post(Some(new_key), &event("w-2", "FAILED_CHECK"))).await.0, 401);
+        assert_eq!(
+            answer(&s, post(Some(new_key), &event("w-2", "FAILED_CHECK")))
+                .await
+                .0,
+            401
+        );
     }
     assert_eq!(queued(&s).await.len(), 1);
 }
@@ -245,12 +439,27 @@ async fn wrong_keys_cannot_force_a_refresh_more_than_once_per_interval() {
 async fn an_unreachable_queue_is_a_503_never_a_2xx() {
     let aws = local_aws().await;
     let name = unique("noqueue");
-    let secret_id = create_secret(&aws, &format!("{name}/api-key"), KEY).await.unwrap();
+    let secret_id = create_secret(&aws, &format!("{name}/api-key"), KEY)
+        .await
+        .unwrap();
     let missing_queue = format!("{}/123456789012/{name}-missing.fifo", aws.endpoint);
-    let env = [("QUEUE_URL", missing_queue.as_str()), ("API_KEY_SECRET_ID", secret_id.as_str())];
-    let config = Config::from_lookup(&|k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+    let env = [
+        ("QUEUE_URL", missing_queue.as_str()),
+        ("API_KEY_SECRET_ID", secret_id.as_str()),
+    ];
+    let config = Config::from_lookup(&|k: &str| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
     let ingest = Ingest::new(config, aws.sqs.clone(), aws.secrets.clone());
-    let s = Setup { aws, ingest, queue_url: missing_queue, secret_id };
+    let s = Setup {
+        aws,
+        ingest,
+        queue_url: missing_queue,
+        secret_id,
+    };
     let (status, json) = answer(&s, post(Some(KEY), &event("q-1", "FAILED_CHECK"))).await;
     assert_eq!(status, 503, "{json}");
     assert_eq!(json["error"], "the event could not be queued; retry later");
@@ -267,9 +476,13 @@ async fn a_queue_smaller_than_configured_gets_413_not_a_truncated_event() {
         .send()
         .await
         .unwrap();
-    let body = format!(r#"{{"id": "big-1", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#, "x".repeat(2000));
+    let body = format!(
+        r#"{{"id": "big-1", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
+        "x".repeat(2000)
+    );
     let (status, json) = answer(&s, post(Some(KEY), &body)).await;
     assert_eq!(status, 413, "{json}");
+    assert!(json["error"].as_str().unwrap().ends_with("more than the queue accepts"), "{json}");
     assert!(queued(&s).await.is_empty());
 }
 
@@ -278,10 +491,23 @@ async fn an_unreadable_key_secret_is_a_503() {
     let aws = local_aws().await;
     let name = unique("nosecret");
     let queues = create_queues(&aws, &QueueSpec::new(&name)).await.unwrap();
-    let env = [("QUEUE_URL", queues.queue_url.as_str()), ("API_KEY_SECRET_ID", "does-not-exist")];
-    let config = Config::from_lookup(&|k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+    let env = [
+        ("QUEUE_URL", queues.queue_url.as_str()),
+        ("API_KEY_SECRET_ID", "does-not-exist"),
+    ];
+    let config = Config::from_lookup(&|k: &str| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
     let ingest = Ingest::new(config, aws.sqs.clone(), aws.secrets.clone());
-    let s = Setup { aws, ingest, queue_url: queues.queue_url, secret_id: "does-not-exist".into() };
+    let s = Setup {
+        aws,
+        ingest,
+        queue_url: queues.queue_url,
+        secret_id: "does-not-exist".into(),
+    };
     let (status, json) = answer(&s, post(Some(KEY), &event("s-1", "FAILED_CHECK"))).await;
     assert_eq!(status, 503, "{json}");
     assert!(queued(&s).await.is_empty());
@@ -297,26 +523,38 @@ async fn each_request_logs_one_json_line_without_secrets_or_body() {
     })
     .await;
     let lines = logs.lines();
-    let queued_line = lines.iter().find(|l| l["outcome"] == "queued").unwrap_or_else(|| panic!("a queued line in {lines:?}"));
+    let queued_line = lines
+        .iter()
+        .find(|l| l["outcome"] == "queued")
+        .unwrap_or_else(|| panic!("a queued line in {lines:?}"));
     assert_eq!(queued_line["event_id"], "log-1");
     assert_eq!(queued_line["event_type"], "FAILED_CHECK");
     assert_eq!(queued_line["check_id"], "no-mfa");
     assert_eq!(queued_line["severity"], "critical");
     assert_eq!(queued_line["user_count"], 2);
     assert_eq!(queued_line["status"], 200);
-    let rejected = lines.iter().find(|l| l["outcome"] == "rejected").expect("a rejected line");
+    let rejected = lines
+        .iter()
+        .find(|l| l["outcome"] == "rejected")
+        .expect("a rejected line");
     assert_eq!(rejected["status"], 401);
     let text = logs.text();
     assert!(!text.contains(KEY), "the key was logged");
-    assert!(!text.contains("ana.lima@example.com"), "the body was logged");
+    assert!(
+        !text.contains("ana.lima@example.com"),
+        "the body was logged"
+    );
 }
 
 #[tokio::test]
 async fn every_ingest_sample_in_events_gets_its_documented_answer() {
     let s = setup().await;
     // The samples carry the local demo key; register it as this secret's current value.
-    let sample_key = events::api_key_in(&events::read("ingest-failed-check.json")).expect("sample key");
-    rotate_secret(&s.aws, &s.secret_id, &sample_key).await.unwrap();
+    let sample_key =
+        events::api_key_in(&events::read("ingest-failed-check.json")).expect("sample key");
+    rotate_secret(&s.aws, &s.secret_id, &sample_key)
+        .await
+        .unwrap();
     let expected = [
         ("ingest-failed-check.json", 200),
         ("ingest-webhook-test.json", 200),
@@ -326,14 +564,24 @@ async fn every_ingest_sample_in_events_gets_its_documented_answer() {
         ("ingest-malformed-json.json", 400),
         ("ingest-get.json", 405),
     ];
-    let samples: Vec<String> = events::all().into_iter().filter(|n| n.starts_with("ingest-")).collect();
+    let samples: Vec<String> = events::all()
+        .into_iter()
+        .filter(|n| n.starts_with("ingest-"))
+        .collect();
     let mut documented: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
     documented.sort();
-    assert_eq!(samples, documented, "every ingest sample has a documented answer here and in the README");
+    assert_eq!(
+        samples, documented,
+        "every ingest sample has a documented answer here and in the README"
+    );
     for (name, status) in expected {
         let request = events::function_url_request(&events::read(name));
         let (got, json) = answer(&s, request).await;
         assert_eq!(got, status, "{name}: {json}");
     }
-    assert_eq!(queued(&s).await.len(), 3, "the three accepted samples, nothing else");
+    assert_eq!(
+        queued(&s).await.len(),
+        3,
+        "the three accepted samples, nothing else"
+    );
 }

@@ -30,6 +30,8 @@ pub enum Rejection {
     BodyTooLarge { size: usize, limit: usize },
     #[error("event is {size} bytes as a queue message, over the queue's limit of {limit} bytes")]
     MessageTooLarge { size: usize, limit: usize },
+    #[error("event is {size} bytes as a queue message, more than the queue accepts")]
+    QueueRefusedSize { size: usize },
     #[error("{0}")]
     Malformed(String),
     #[error("the API key could not be verified right now; retry later")]
@@ -43,9 +45,9 @@ impl Rejection {
         match self {
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::MissingKey(_) | Rejection::WrongKey(_) => StatusCode::UNAUTHORIZED,
-            Rejection::BodyTooLarge { .. } | Rejection::MessageTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            Rejection::BodyTooLarge { .. }
+            | Rejection::MessageTooLarge { .. }
+            | Rejection::QueueRefusedSize { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
             Rejection::KeyUnavailable | Rejection::QueueUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -264,9 +266,8 @@ impl Ingest {
                 );
                 if too_large {
                     // The queue's own limit is lower than MAX_MESSAGE_BYTES says.
-                    Err(Rejection::MessageTooLarge {
+                    Err(Rejection::QueueRefusedSize {
                         size: message.size(),
-                        limit: message.size() - 1,
                     })
                 } else {
                     Err(Rejection::QueueUnavailable)
