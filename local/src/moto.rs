@@ -14,10 +14,35 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Python that runs moto in a thread and ends when stdin reaches EOF.
+///
+/// It also closes a gap between moto and SQS: SQS remembers a FIFO
+/// message's de-duplication id for 5 minutes after the send, whether or not
+/// the message was deleted since, while moto forgets it on delete, so a
+/// webhook redelivered after the first copy was processed would be queued
+/// twice.
 const LAUNCHER: &str = r#"
-import sys, os, logging
+import sys, os, logging, threading, time
 logging.disable(logging.CRITICAL)
 from moto.server import ThreadedMotoServer
+from moto.sqs import models as sqs_models
+
+_add_message = sqs_models.Queue.add_message
+_dedup_lock = threading.Lock()
+
+def add_message(self, message):
+    if self.fifo_queue and message.deduplication_id:
+        with _dedup_lock:
+            sent = self.__dict__.setdefault("_dedup_sent", {})
+            now = time.time()
+            for key, at in list(sent.items()):
+                if now - at >= 300:
+                    del sent[key]
+            if message.deduplication_id in sent:
+                return
+            sent[message.deduplication_id] = now
+    _add_message(self, message)
+
+sqs_models.Queue.add_message = add_message
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)
@@ -36,7 +61,10 @@ pub enum MotoError {
     #[error(
         "could not start moto with {python}: {source}. Install it with `make deps` (or `pip install 'moto[server]'`) or set MOTO_PYTHON to a Python that has it"
     )]
-    Spawn { python: String, source: std::io::Error },
+    Spawn {
+        python: String,
+        source: std::io::Error,
+    },
     #[error(
         "moto did not start with {python} (is `moto[server]` installed there? `make deps` installs it into .venv): {detail}"
     )]
@@ -57,7 +85,10 @@ impl MotoServer {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| MotoError::Spawn { python: python_name.clone(), source })?;
+            .map_err(|source| MotoError::Spawn {
+                python: python_name.clone(),
+                source,
+            })?;
 
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut first_line = String::new();
@@ -76,9 +107,15 @@ impl MotoServer {
                 Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
                 Err(e) => e.to_string(),
             };
-            return Err(MotoError::NotReady { python: python_name, detail });
+            return Err(MotoError::NotReady {
+                python: python_name,
+                detail,
+            });
         };
-        Ok(MotoServer { endpoint: format!("http://127.0.0.1:{port}"), child })
+        Ok(MotoServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+        })
     }
 
     /// The URL to use as `AWS_ENDPOINT_URL`.
@@ -108,5 +145,8 @@ pub fn python_with_moto() -> PathBuf {
 /// The repository root: the nearest ancestor of this crate holding `Cargo.lock`.
 pub fn workspace_root() -> Option<PathBuf> {
     let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    start.ancestors().find(|dir| dir.join("Cargo.lock").exists()).map(Path::to_path_buf)
+    start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists())
+        .map(Path::to_path_buf)
 }

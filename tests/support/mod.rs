@@ -4,10 +4,12 @@
 //!   and gone when the test process ends;
 //! - [`unique`]: names that never collide between tests sharing that server;
 //! - [`events`]: the files in `events/`, read and turned into the functions' real event types;
-//! - [`logs`]: captures the JSON log lines a piece of code writes, to assert on them.
+//! - [`logs`]: captures the JSON log lines a piece of code writes, to assert on them;
+//! - [`pipeline`]: the whole pipeline with test settings, for the end-to-end tests.
 
 pub mod events;
 pub mod logs;
+pub mod pipeline;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +25,10 @@ pub fn moto_endpoint() -> &'static str {
     ENDPOINT.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
                 match MotoServer::start().await {
                     Ok(server) => {
@@ -54,5 +59,9 @@ pub async fn local_aws() -> LocalAws {
 /// A name no other test in this process uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
