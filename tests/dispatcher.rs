@@ -10,7 +10,7 @@ use dispatcher::deadline::Deadline;
 use dispatcher::{Config, Dispatcher};
 use integration_tests::{events, local_aws, logs, unique};
 use local_pipeline::aws_setup::{LocalAws, create_secret, rotate_secret};
-use local_pipeline::fake_okta::{Fault, FakeOkta, FaultKind, Operation, SeedUser};
+use local_pipeline::fake_okta::{FakeOkta, Fault, FaultKind, Operation, SeedUser};
 use local_pipeline::fake_slack::{FakeSlack, SlackFault};
 use local_pipeline::seed::{DEMO_OKTA_TOKEN, seed_demo_org};
 use serde_json::{Value, json};
@@ -29,10 +29,20 @@ async fn setup_with(env: &[(&str, &str)]) -> Setup {
     let okta = FakeOkta::start(DEMO_OKTA_TOKEN).await;
     seed_demo_org(&okta);
     let slack = FakeSlack::start().await;
-    let okta_secret_id =
-        create_secret(&aws, &format!("{name}/okta"), &json!({"apiToken": DEMO_OKTA_TOKEN}).to_string()).await.unwrap();
-    let slack_secret_id =
-        create_secret(&aws, &format!("{name}/slack"), &json!({"webhookUrl": slack.webhook_url()}).to_string()).await.unwrap();
+    let okta_secret_id = create_secret(
+        &aws,
+        &format!("{name}/okta"),
+        &json!({"apiToken": DEMO_OKTA_TOKEN}).to_string(),
+    )
+    .await
+    .unwrap();
+    let slack_secret_id = create_secret(
+        &aws,
+        &format!("{name}/slack"),
+        &json!({"webhookUrl": slack.webhook_url()}).to_string(),
+    )
+    .await
+    .unwrap();
     let mut vars: Vec<(String, String)> = vec![
         ("OKTA_ORG_URL".into(), okta.base_url()),
         ("OKTA_SECRET_ID".into(), okta_secret_id.clone()),
@@ -40,9 +50,21 @@ async fn setup_with(env: &[(&str, &str)]) -> Setup {
         ("SLACK_API_URL".into(), slack.api_url()),
     ];
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_lookup(&|k: &str| vars.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
+    let config = Config::from_lookup(&|k: &str| {
+        vars.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
     let dispatcher = Dispatcher::new(config, aws.secrets.clone());
-    Setup { okta, slack, dispatcher, aws, okta_secret_id }
+    Setup {
+        okta,
+        slack,
+        dispatcher,
+        aws,
+        okta_secret_id,
+    }
 }
 
 async fn setup() -> Setup {
@@ -83,12 +105,24 @@ async fn run(setup: &Setup, records: &[SqsMessage]) -> Vec<String> {
 }
 
 async fn run_within(setup: &Setup, records: &[SqsMessage], budget: Duration) -> Vec<String> {
-    let response = setup.dispatcher.handle_batch(records, Deadline::after(budget)).await.expect("a batch response");
-    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+    let response = setup
+        .dispatcher
+        .handle_batch(records, Deadline::after(budget))
+        .await
+        .expect("a batch response");
+    response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect()
 }
 
 fn status(setup: &Setup, login: &str) -> String {
-    setup.okta.user(login).unwrap_or_else(|| panic!("{login} exists")).status
+    setup
+        .okta
+        .user(login)
+        .unwrap_or_else(|| panic!("{login} exists"))
+        .status
 }
 
 /// The ordered write operations the fake saw for one user.
@@ -99,7 +133,14 @@ fn writes_for(setup: &Setup, login: &str) -> Vec<String> {
         .writes()
         .into_iter()
         .filter(|w| w.user_id.as_deref() == Some(id.as_str()) && !w.injected)
-        .map(|w| format!("{} {}{}", w.method, w.path.split(&id).last().unwrap_or(""), w.query.map(|q| format!("?{q}")).unwrap_or_default()))
+        .map(|w| {
+            format!(
+                "{} {}{}",
+                w.method,
+                w.path.split(&id).last().unwrap_or(""),
+                w.query.map(|q| format!("?{q}")).unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -136,16 +177,40 @@ async fn a_failed_check_gives_every_user_an_honest_outcome() {
     assert!(failures.is_empty(), "{failures:?}");
 
     assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
-    assert_eq!(status(&s, "jsmith@corp.example.com"), "SUSPENDED", "found by email, login differs");
+    assert_eq!(
+        status(&s, "jsmith@corp.example.com"),
+        "SUSPENDED",
+        "found by email, login differs"
+    );
     assert_eq!(status(&s, "svc.backup"), "SUSPENDED");
-    assert_eq!(status(&s, "root.admin@example.com"), "ACTIVE", "admins are protected");
-    assert_eq!(status(&s, "ops1@example.com"), "ACTIVE", "ambiguous: nobody is picked");
+    assert_eq!(
+        status(&s, "root.admin@example.com"),
+        "ACTIVE",
+        "admins are protected"
+    );
+    assert_eq!(
+        status(&s, "ops1@example.com"),
+        "ACTIVE",
+        "ambiguous: nobody is picked"
+    );
     assert_eq!(status(&s, "ops2@example.com"), "ACTIVE");
     assert_eq!(status(&s, "former.employee@example.com"), "DEPROVISIONED");
-    for untouched in ["root.admin@example.com", "ops1@example.com", "ops2@example.com", "former.employee@example.com"] {
-        assert!(writes_for(&s, untouched).is_empty(), "{untouched} was written to");
+    for untouched in [
+        "root.admin@example.com",
+        "ops1@example.com",
+        "ops2@example.com",
+        "former.employee@example.com",
+    ] {
+        assert!(
+            writes_for(&s, untouched).is_empty(),
+            "{untouched} was written to"
+        );
     }
-    assert_eq!(writes_for(&s, "omar.haddad@example.com"), ["DELETE /sessions?oauthTokens=true"], "already suspended: sessions cleared again only");
+    assert_eq!(
+        writes_for(&s, "omar.haddad@example.com"),
+        ["DELETE /sessions?oauthTokens=true"],
+        "already suspended: sessions cleared again only"
+    );
 
     let messages = s.slack.messages();
     assert_eq!(messages.len(), 1, "exactly one summary");
@@ -161,40 +226,103 @@ async fn a_failed_check_gives_every_user_an_honest_outcome() {
         ("svc.backup", "suspended"),
     ];
     for (login, outcome) in expected {
-        assert_eq!(listed_outcome(m, login).as_deref(), Some(outcome), "{login} in {}", slack_text(m));
+        assert_eq!(
+            listed_outcome(m, login).as_deref(),
+            Some(outcome),
+            "{login} in {}",
+            slack_text(m)
+        );
     }
-    assert!(m["text"].as_str().unwrap().contains("3 suspended, 1 already suspended, 1 not active, 1 not found, 1 ambiguous, 1 protected"), "{}", m["text"]);
+    assert!(
+        m["text"].as_str().unwrap().contains(
+            "3 suspended, 1 already suspended, 1 not active, 1 not found, 1 ambiguous, 1 protected"
+        ),
+        "{}",
+        m["text"]
+    );
 }
 
 #[tokio::test]
 async fn suspend_comes_before_clearing_sessions_and_oauth_tokens() {
     let s = setup().await;
-    run(&s, &[record("m-1", &failed_check("evt-order", &["ana.lima@example.com"]), 1)]).await;
-    assert_eq!(writes_for(&s, "ana.lima@example.com"), ["POST /lifecycle/suspend", "DELETE /sessions?oauthTokens=true"]);
+    run(
+        &s,
+        &[record(
+            "m-1",
+            &failed_check("evt-order", &["ana.lima@example.com"]),
+            1,
+        )],
+    )
+    .await;
+    assert_eq!(
+        writes_for(&s, "ana.lima@example.com"),
+        [
+            "POST /lifecycle/suspend",
+            "DELETE /sessions?oauthTokens=true"
+        ]
+    );
     let ana = s.okta.user("ana.lima@example.com").unwrap();
     assert_eq!((ana.sessions_cleared, ana.oauth_tokens_revoked), (1, true));
 }
 
 #[tokio::test]
 async fn protected_users_and_the_admin_switch() {
-    let s = setup_with(&[("PROTECTED_USERS", "ANA.LIMA@example.com,00uNOBODY"), ("PROTECT_ADMINS", "false")]).await;
-    run(&s, &[record("m-1", &failed_check("evt-protect", &["ana.lima@example.com", "root.admin@example.com"]), 1)]).await;
+    let s = setup_with(&[
+        ("PROTECTED_USERS", "ANA.LIMA@example.com,00uNOBODY"),
+        ("PROTECT_ADMINS", "false"),
+    ])
+    .await;
+    run(
+        &s,
+        &[record(
+            "m-1",
+            &failed_check(
+                "evt-protect",
+                &["ana.lima@example.com", "root.admin@example.com"],
+            ),
+            1,
+        )],
+    )
+    .await;
     assert_eq!(status(&s, "ana.lima@example.com"), "ACTIVE");
-    assert_eq!(status(&s, "root.admin@example.com"), "SUSPENDED", "admins act when PROTECT_ADMINS=false");
+    assert_eq!(
+        status(&s, "root.admin@example.com"),
+        "SUSPENDED",
+        "admins act when PROTECT_ADMINS=false"
+    );
     let m = &s.slack.messages()[0];
-    assert_eq!(listed_outcome(m, "ana.lima@example.com").as_deref(), Some("protected"));
+    assert_eq!(
+        listed_outcome(m, "ana.lima@example.com").as_deref(),
+        Some("protected")
+    );
 }
 
 #[tokio::test]
 async fn admin_roles_that_cannot_be_read_mean_no_write() {
     let s = setup().await;
-    s.okta.inject(Fault::forbidden().on(Operation::Roles).forever());
-    run(&s, &[record("m-1", &failed_check("evt-roles", &["ana.lima@example.com"]), 1)]).await;
+    s.okta
+        .inject(Fault::forbidden().on(Operation::Roles).forever());
+    run(
+        &s,
+        &[record(
+            "m-1",
+            &failed_check("evt-roles", &["ana.lima@example.com"]),
+            1,
+        )],
+    )
+    .await;
     assert_eq!(status(&s, "ana.lima@example.com"), "ACTIVE");
     assert!(writes_for(&s, "ana.lima@example.com").is_empty());
     let m = &s.slack.messages()[0];
-    assert_eq!(listed_outcome(m, "ana.lima@example.com").as_deref(), Some("failed"));
-    assert!(slack_text(m).contains("could not check the user"), "{}", slack_text(m));
+    assert_eq!(
+        listed_outcome(m, "ana.lima@example.com").as_deref(),
+        Some("failed")
+    );
+    assert!(
+        slack_text(m).contains("could not check the user"),
+        "{}",
+        slack_text(m)
+    );
 }
 
 #[tokio::test]
@@ -222,19 +350,43 @@ async fn unknown_event_types_are_reported_not_acted_on() {
 #[tokio::test]
 async fn an_event_over_the_cap_is_held_with_no_okta_call() {
     let s = setup_with(&[("MAX_USERS_PER_EVENT", "3")]).await;
-    let body = failed_check("evt-cap", &["ana.lima@example.com", "li.wei@example.com", "svc.backup", "john.smith@example.com"]);
+    let body = failed_check(
+        "evt-cap",
+        &[
+            "ana.lima@example.com",
+            "li.wei@example.com",
+            "svc.backup",
+            "john.smith@example.com",
+        ],
+    );
     assert!(run(&s, &[record("m-1", &body, 1)]).await.is_empty());
     assert!(s.okta.requests().is_empty());
     let m = &s.slack.messages()[0];
     assert!(m["text"].as_str().unwrap().starts_with("[HELD]"));
-    assert!(slack_text(m).contains("the event lists 4 users, over the cap of 3 (MAX_USERS_PER_EVENT)"));
-    assert_eq!(listed_outcome(m, "li.wei@example.com").as_deref(), Some("held"));
+    assert!(
+        slack_text(m).contains("the event lists 4 users, over the cap of 3 (MAX_USERS_PER_EVENT)")
+    );
+    assert_eq!(
+        listed_outcome(m, "li.wei@example.com").as_deref(),
+        Some("held")
+    );
 }
 
 #[tokio::test]
 async fn severities_that_do_not_act_are_held() {
     let s = setup_with(&[("ACTION_SEVERITIES", "high")]).await;
-    assert!(run(&s, &[record("m-1", &failed_check("evt-sev", &["ana.lima@example.com"]), 1)]).await.is_empty());
+    assert!(
+        run(
+            &s,
+            &[record(
+                "m-1",
+                &failed_check("evt-sev", &["ana.lima@example.com"]),
+                1
+            )]
+        )
+        .await
+        .is_empty()
+    );
     assert!(s.okta.requests().is_empty());
     assert!(slack_text(&s.slack.messages()[0]).contains("severity critical does not act"));
 }
@@ -242,32 +394,76 @@ async fn severities_that_do_not_act_are_held() {
 #[tokio::test]
 async fn dry_run_resolves_and_reports_but_writes_nothing() {
     let s = setup_with(&[("DRY_RUN", "true")]).await;
-    let body = failed_check("evt-dry", &["ana.lima@example.com", "omar.haddad@example.com", "root.admin@example.com", "ghost@example.com"]);
+    let body = failed_check(
+        "evt-dry",
+        &[
+            "ana.lima@example.com",
+            "omar.haddad@example.com",
+            "root.admin@example.com",
+            "ghost@example.com",
+        ],
+    );
     assert!(run(&s, &[record("m-1", &body, 1)]).await.is_empty());
     assert!(s.okta.writes().is_empty(), "no write in dry run");
     assert!(!s.okta.requests().is_empty(), "but users were resolved");
     let m = &s.slack.messages()[0];
     assert!(m["text"].as_str().unwrap().starts_with("[DRY RUN]"));
     assert!(slack_text(m).contains("*DRY RUN*"));
-    assert_eq!(listed_outcome(m, "ana.lima@example.com").as_deref(), Some("dry run (would suspend)"));
-    assert_eq!(listed_outcome(m, "root.admin@example.com").as_deref(), Some("protected"));
-    assert_eq!(listed_outcome(m, "ghost@example.com").as_deref(), Some("not found"));
+    assert_eq!(
+        listed_outcome(m, "ana.lima@example.com").as_deref(),
+        Some("dry run (would suspend)")
+    );
+    assert_eq!(
+        listed_outcome(m, "root.admin@example.com").as_deref(),
+        Some("protected")
+    );
+    assert_eq!(
+        listed_outcome(m, "ghost@example.com").as_deref(),
+        Some("not found")
+    );
 }
 
 #[tokio::test]
 async fn a_rate_limit_429_is_waited_out_then_succeeds() {
     let s = setup().await;
-    s.okta.inject(Fault::rate_limited(1).for_user("ana.lima@example.com").on(Operation::GetUser).times(1));
-    s.okta.inject(Fault::concurrency_limited().for_user("li.wei@example.com").on(Operation::Suspend).times(1));
+    s.okta.inject(
+        Fault::rate_limited(1)
+            .for_user("ana.lima@example.com")
+            .on(Operation::GetUser)
+            .times(1),
+    );
+    s.okta.inject(
+        Fault::concurrency_limited()
+            .for_user("li.wei@example.com")
+            .on(Operation::Suspend)
+            .times(1),
+    );
     let started = std::time::Instant::now();
-    assert!(run(&s, &[record("m-1", &failed_check("evt-429", &["ana.lima@example.com", "li.wei@example.com"]), 1)]).await.is_empty());
+    assert!(
+        run(
+            &s,
+            &[record(
+                "m-1",
+                &failed_check("evt-429", &["ana.lima@example.com", "li.wei@example.com"]),
+                1
+            )]
+        )
+        .await
+        .is_empty()
+    );
     assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
     assert_eq!(status(&s, "li.wei@example.com"), "SUSPENDED");
     // Waited Reset - Date + 1 (at least a second) before retrying, and said so to Okta.
     assert!(started.elapsed() >= Duration::from_secs(1));
     let requests = s.okta.requests();
-    let limited = requests.iter().find(|r| r.rate_limited && r.operation == Some(Operation::GetUser)).unwrap();
-    let retry = requests.iter().find(|r| r.header("x-okta-retry-for") == Some(limited.x_okta_request_id.as_str())).expect("a retry naming the 429");
+    let limited = requests
+        .iter()
+        .find(|r| r.rate_limited && r.operation == Some(Operation::GetUser))
+        .unwrap();
+    let retry = requests
+        .iter()
+        .find(|r| r.header("x-okta-retry-for") == Some(limited.x_okta_request_id.as_str()))
+        .expect("a retry naming the 429");
     assert_eq!(retry.header("x-okta-retry-count"), Some("1"));
     assert_eq!(s.slack.messages().len(), 1);
 }
@@ -275,31 +471,68 @@ async fn a_rate_limit_429_is_waited_out_then_succeeds() {
 #[tokio::test]
 async fn an_okta_outage_for_one_user_retries_the_message_and_reports_on_the_last_delivery() {
     let s = setup().await;
-    s.okta.inject(Fault::server_error(503).for_user("li.wei@example.com").forever());
-    let body = failed_check("evt-outage", &["ana.lima@example.com", "li.wei@example.com"]);
+    s.okta.inject(
+        Fault::server_error(503)
+            .for_user("li.wei@example.com")
+            .forever(),
+    );
+    let body = failed_check(
+        "evt-outage",
+        &["ana.lima@example.com", "li.wei@example.com"],
+    );
 
     for delivery in 1..=4 {
-        assert_eq!(run(&s, &[record("m-1", &body, delivery)]).await, ["m-1"], "delivery {delivery} is retried");
-        assert!(s.slack.messages().is_empty(), "no summary on a delivery that will be retried");
+        assert_eq!(
+            run(&s, &[record("m-1", &body, delivery)]).await,
+            ["m-1"],
+            "delivery {delivery} is retried"
+        );
+        assert!(
+            s.slack.messages().is_empty(),
+            "no summary on a delivery that will be retried"
+        );
     }
-    assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED", "the others are done on the first delivery");
-    let suspends = s.okta.writes().iter().filter(|w| w.path.ends_with("/lifecycle/suspend") && !w.injected).count();
+    assert_eq!(
+        status(&s, "ana.lima@example.com"),
+        "SUSPENDED",
+        "the others are done on the first delivery"
+    );
+    let suspends = s
+        .okta
+        .writes()
+        .iter()
+        .filter(|w| w.path.ends_with("/lifecycle/suspend") && !w.injected)
+        .count();
     assert_eq!(suspends, 1, "redeliveries never suspend twice");
 
     // The last delivery: the summary reports the failure and the message goes to the DLQ.
     assert_eq!(run(&s, &[record("m-1", &body, 5)]).await, ["m-1"]);
     let messages = s.slack.messages();
     assert_eq!(messages.len(), 1);
-    assert_eq!(listed_outcome(&messages[0], "li.wei@example.com").as_deref(), Some("failed"));
-    assert!(slack_text(&messages[0]).contains("Okta answered 503"), "{}", slack_text(&messages[0]));
-    assert_eq!(listed_outcome(&messages[0], "ana.lima@example.com").as_deref(), Some("already suspended"));
+    assert_eq!(
+        listed_outcome(&messages[0], "li.wei@example.com").as_deref(),
+        Some("failed")
+    );
+    assert!(
+        slack_text(&messages[0]).contains("Okta answered 503"),
+        "{}",
+        slack_text(&messages[0])
+    );
+    assert_eq!(
+        listed_outcome(&messages[0], "ana.lima@example.com").as_deref(),
+        Some("already suspended")
+    );
     assert_eq!(status(&s, "li.wei@example.com"), "ACTIVE");
 }
 
 #[tokio::test]
 async fn an_outage_that_ends_before_the_last_delivery_is_summarised_once() {
     let s = setup().await;
-    s.okta.inject(Fault::server_error(503).for_user("li.wei@example.com").forever());
+    s.okta.inject(
+        Fault::server_error(503)
+            .for_user("li.wei@example.com")
+            .forever(),
+    );
     let body = failed_check("evt-recover", &["li.wei@example.com"]);
     assert_eq!(run(&s, &[record("m-1", &body, 1)]).await, ["m-1"]);
     s.okta.clear_faults();
@@ -313,13 +546,28 @@ async fn a_poison_message_fails_alone() {
     let s = setup().await;
     let good = failed_check("evt-good", &["ana.lima@example.com"]);
     let test = json!({"id": "t-2", "detail-type": "WebhookTest", "detail": {}}).to_string();
-    let failures = run(&s, &[record("m-good", &good, 1), record("m-poison", "not json {", 1), record("m-test", &test, 1)]).await;
+    let failures = run(
+        &s,
+        &[
+            record("m-good", &good, 1),
+            record("m-poison", "not json {", 1),
+            record("m-test", &test, 1),
+        ],
+    )
+    .await;
     assert_eq!(failures, ["m-poison"]);
     assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
-    assert_eq!(s.slack.messages().len(), 2, "both good messages were summarised");
+    assert_eq!(
+        s.slack.messages().len(),
+        2,
+        "both good messages were summarised"
+    );
 
     // On its last delivery Slack hears it is going to the dead-letter queue.
-    assert_eq!(run(&s, &[record("m-poison", "not json {", 5)]).await, ["m-poison"]);
+    assert_eq!(
+        run(&s, &[record("m-poison", "not json {", 5)]).await,
+        ["m-poison"]
+    );
     assert!(slack_text(s.slack.messages().last().unwrap()).contains("dead-letter queue"));
 }
 
@@ -329,17 +577,29 @@ async fn a_failed_message_holds_back_later_messages_of_its_group_only() {
     let mut first = record("m-1", "not json", 1);
     let mut second = record("m-2", &failed_check("evt-g2", &["ana.lima@example.com"]), 1);
     let third = record("m-3", &failed_check("evt-g3", &["li.wei@example.com"]), 1);
-    first.attributes.insert("MessageGroupId".into(), "same".into());
-    second.attributes.insert("MessageGroupId".into(), "same".into());
+    first
+        .attributes
+        .insert("MessageGroupId".into(), "same".into());
+    second
+        .attributes
+        .insert("MessageGroupId".into(), "same".into());
     assert_eq!(run(&s, &[first, second, third]).await, ["m-1", "m-2"]);
-    assert_eq!(status(&s, "ana.lima@example.com"), "ACTIVE", "held back behind its group");
+    assert_eq!(
+        status(&s, "ana.lima@example.com"),
+        "ACTIVE",
+        "held back behind its group"
+    );
     assert_eq!(status(&s, "li.wei@example.com"), "SUSPENDED");
 }
 
 #[tokio::test]
 async fn hostile_logins_never_touch_another_user() {
     let s = setup().await;
-    let victim_id = s.okta.add_user(SeedUser::new("victim@example.com", "victim@example.com", "ACTIVE"));
+    let victim_id = s.okta.add_user(SeedUser::new(
+        "victim@example.com",
+        "victim@example.com",
+        "ACTIVE",
+    ));
     let hostile = [
         "victim@example.com?x=1".to_string(),
         "victim@example.com#frag".to_string(),
@@ -353,12 +613,24 @@ async fn hostile_logins_never_touch_another_user() {
         victim_id.clone(),
     ];
     let users: Vec<&str> = hostile.iter().map(String::as_str).collect();
-    let failures = run(&s, &[record("m-1", &failed_check("evt-hostile", &users), 1)]).await;
+    let failures = run(
+        &s,
+        &[record("m-1", &failed_check("evt-hostile", &users), 1)],
+    )
+    .await;
     assert!(failures.is_empty(), "{failures:?}");
     assert_eq!(status(&s, "victim@example.com"), "ACTIVE");
-    assert!(s.okta.writes().is_empty(), "no write at all: {:?}", s.okta.writes().iter().map(|w| &w.path).collect::<Vec<_>>());
+    assert!(
+        s.okta.writes().is_empty(),
+        "no write at all: {:?}",
+        s.okta.writes().iter().map(|w| &w.path).collect::<Vec<_>>()
+    );
     let m = &s.slack.messages()[0];
-    assert!(m["text"].as_str().unwrap().contains("10 not found"), "{}", m["text"]);
+    assert!(
+        m["text"].as_str().unwrap().contains("10 not found"),
+        "{}",
+        m["text"]
+    );
 }
 
 #[tokio::test]
@@ -382,14 +654,29 @@ async fn slack_rate_limits_are_honoured_and_a_failed_post_retries_without_suspen
     s.slack.inject(SlackFault::rate_limited(1).times(1));
     let body = failed_check("evt-slack", &["ana.lima@example.com"]);
     assert!(run(&s, &[record("m-1", &body, 1)]).await.is_empty());
-    assert_eq!((s.slack.attempts(), s.slack.messages().len()), (2, 1), "retried after Retry-After");
+    assert_eq!(
+        (s.slack.attempts(), s.slack.messages().len()),
+        (2, 1),
+        "retried after Retry-After"
+    );
 
     s.slack.inject(SlackFault::channel_not_found().forever());
     let body = failed_check("evt-slack-2", &["li.wei@example.com"]);
-    assert_eq!(run(&s, &[record("m-2", &body, 1)]).await, ["m-2"], "a failed post fails the message");
+    assert_eq!(
+        run(&s, &[record("m-2", &body, 1)]).await,
+        ["m-2"],
+        "a failed post fails the message"
+    );
     s.slack.clear_faults();
     assert!(run(&s, &[record("m-2", &body, 2)]).await.is_empty());
-    assert_eq!(writes_for(&s, "li.wei@example.com"), ["POST /lifecycle/suspend", "DELETE /sessions?oauthTokens=true", "DELETE /sessions?oauthTokens=true"]);
+    assert_eq!(
+        writes_for(&s, "li.wei@example.com"),
+        [
+            "POST /lifecycle/suspend",
+            "DELETE /sessions?oauthTokens=true",
+            "DELETE /sessions?oauthTokens=true"
+        ]
+    );
     assert_eq!(s.slack.messages().len(), 2);
 }
 
@@ -398,17 +685,40 @@ async fn a_bot_token_posts_with_chat_post_message() {
     let s = setup().await;
     let name = unique("bot");
     let secret = json!({"botToken": s.slack.bot_token(), "channel": s.slack.channel()}).to_string();
-    let slack_secret_id = create_secret(&s.aws, &format!("{name}/slack"), &secret).await.unwrap();
+    let slack_secret_id = create_secret(&s.aws, &format!("{name}/slack"), &secret)
+        .await
+        .unwrap();
     let vars = [
         ("OKTA_ORG_URL", s.okta.base_url()),
         ("OKTA_SECRET_ID", s.okta_secret_id.clone()),
         ("SLACK_SECRET_ID", slack_secret_id),
         ("SLACK_API_URL", s.slack.api_url()),
     ];
-    let config = Config::from_lookup(&|k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-    let bot = Setup { dispatcher: Dispatcher::new(config, s.aws.secrets.clone()), ..s };
-    let failures = run(&bot, &[record("m-1", &failed_check("evt-bot", &["ana.lima@example.com"]), 1)]).await;
-    assert!(failures.is_empty(), "{:?}", bot.slack.posts().iter().map(|p| (p.status, p.error.clone(), p.path.clone())).collect::<Vec<_>>());
+    let config =
+        Config::from_lookup(&|k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .unwrap();
+    let bot = Setup {
+        dispatcher: Dispatcher::new(config, s.aws.secrets.clone()),
+        ..s
+    };
+    let failures = run(
+        &bot,
+        &[record(
+            "m-1",
+            &failed_check("evt-bot", &["ana.lima@example.com"]),
+            1,
+        )],
+    )
+    .await;
+    assert!(
+        failures.is_empty(),
+        "{:?}",
+        bot.slack
+            .posts()
+            .iter()
+            .map(|p| (p.status, p.error.clone(), p.path.clone()))
+            .collect::<Vec<_>>()
+    );
     let messages = bot.slack.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["channel"], bot.slack.channel());
@@ -419,30 +729,81 @@ async fn locked_out_users_when_okta_will_not_suspend_them() {
     // The docs say suspend is only for ACTIVE users; the fake enforces that by default.
     let s = setup().await;
     s.okta.set_status("li.wei@example.com", "LOCKED_OUT");
-    run(&s, &[record("m-1", &failed_check("evt-locked", &["li.wei@example.com"]), 1)]).await;
+    run(
+        &s,
+        &[record(
+            "m-1",
+            &failed_check("evt-locked", &["li.wei@example.com"]),
+            1,
+        )],
+    )
+    .await;
     let m = &s.slack.messages()[0];
-    assert_eq!(listed_outcome(m, "li.wei@example.com").as_deref(), Some("failed"), "reported, not hidden");
-    assert!(slack_text(m).contains("would not suspend a user in status LOCKED_OUT"), "{}", slack_text(m));
-    assert_eq!(s.okta.user("li.wei@example.com").unwrap().sessions_cleared, 1, "sessions still ended");
+    assert_eq!(
+        listed_outcome(m, "li.wei@example.com").as_deref(),
+        Some("failed"),
+        "reported, not hidden"
+    );
+    assert!(
+        slack_text(m).contains("would not suspend a user in status LOCKED_OUT"),
+        "{}",
+        slack_text(m)
+    );
+    assert_eq!(
+        s.okta.user("li.wei@example.com").unwrap().sessions_cleared,
+        1,
+        "sessions still ended"
+    );
 
     // Where Okta does suspend them, they are suspended.
     let s = setup().await;
-    s.okta.set_suspendable_statuses(&["ACTIVE", "LOCKED_OUT", "PASSWORD_EXPIRED", "RECOVERY"]);
+    s.okta
+        .set_suspendable_statuses(&["ACTIVE", "LOCKED_OUT", "PASSWORD_EXPIRED", "RECOVERY"]);
     s.okta.set_status("li.wei@example.com", "LOCKED_OUT");
-    run(&s, &[record("m-1", &failed_check("evt-locked-2", &["li.wei@example.com"]), 1)]).await;
+    run(
+        &s,
+        &[record(
+            "m-1",
+            &failed_check("evt-locked-2", &["li.wei@example.com"]),
+            1,
+        )],
+    )
+    .await;
     assert_eq!(status(&s, "li.wei@example.com"), "SUSPENDED");
 }
 
 #[tokio::test]
 async fn a_refused_okta_token_is_re_read_and_never_logged() {
     let s = setup().await;
-    rotate_secret(&s.aws, &s.okta_secret_id, &json!({"apiToken": "00WRONG-token-value-xyz"}).to_string()).await.unwrap();
-    let (failures, logs) = logs::capture(run(&s, &[record("m-1", &failed_check("evt-token", &["ana.lima@example.com"]), 5)])).await;
-    assert_eq!(failures, ["m-1"], "the last delivery still fails, to the DLQ");
+    rotate_secret(
+        &s.aws,
+        &s.okta_secret_id,
+        &json!({"apiToken": "00WRONG-token-value-xyz"}).to_string(),
+    )
+    .await
+    .unwrap();
+    let (failures, logs) = logs::capture(run(
+        &s,
+        &[record(
+            "m-1",
+            &failed_check("evt-token", &["ana.lima@example.com"]),
+            5,
+        )],
+    ))
+    .await;
+    assert_eq!(
+        failures,
+        ["m-1"],
+        "the last delivery still fails, to the DLQ"
+    );
     let m = &s.slack.messages()[0];
     assert!(slack_text(m).contains("E0000011"), "{}", slack_text(m));
     let text = logs.text();
-    for secret in ["00WRONG-token-value-xyz", DEMO_OKTA_TOKEN, "localwebhooksecret"] {
+    for secret in [
+        "00WRONG-token-value-xyz",
+        DEMO_OKTA_TOKEN,
+        "localwebhooksecret",
+    ] {
         assert!(!text.contains(secret), "{secret} appeared in the logs");
     }
     assert!(!slack_text(m).contains("00WRONG"));
@@ -451,20 +812,42 @@ async fn a_refused_okta_token_is_re_read_and_never_logged() {
 #[tokio::test]
 async fn every_okta_call_and_outcome_is_logged_for_audit() {
     let s = setup().await;
-    let (_, logs) = logs::capture(run(&s, &[record("m-1", &failed_check("evt-audit", &["ana.lima@example.com"]), 1)])).await;
+    let (_, logs) = logs::capture(run(
+        &s,
+        &[record(
+            "m-1",
+            &failed_check("evt-audit", &["ana.lima@example.com"]),
+            1,
+        )],
+    ))
+    .await;
     let lines = logs.lines();
-    let calls: Vec<&Value> = lines.iter().filter(|l| l["message"] == "okta call").collect();
+    let calls: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "okta call")
+        .collect();
     assert_eq!(calls.len(), 4, "get user, roles, suspend, clear sessions");
-    let known_ids: Vec<String> = s.okta.requests().iter().map(|r| r.x_okta_request_id.clone()).collect();
+    let known_ids: Vec<String> = s
+        .okta
+        .requests()
+        .iter()
+        .map(|r| r.x_okta_request_id.clone())
+        .collect();
     for call in &calls {
         assert_eq!(call["event_id"], "evt-audit");
         assert_eq!(call["user"], "ana.lima@example.com");
         assert!(known_ids.contains(&call["okta_request_id"].as_str().unwrap().to_string()));
     }
-    let outcome = lines.iter().find(|l| l["message"] == "user outcome").unwrap();
+    let outcome = lines
+        .iter()
+        .find(|l| l["message"] == "user outcome")
+        .unwrap();
     assert_eq!(outcome["outcome"], "suspended");
     assert_eq!(outcome["event_id"], "evt-audit");
-    assert_eq!(outcome["okta_request_id"], calls[3]["okta_request_id"], "the decisive call");
+    assert_eq!(
+        outcome["okta_request_id"], calls[3]["okta_request_id"],
+        "the decisive call"
+    );
     let text = logs.text();
     assert!(!text.contains(DEMO_OKTA_TOKEN) && !text.contains("localwebhooksecret"));
 }
@@ -474,9 +857,22 @@ async fn concurrency_stays_within_okta_max_concurrency() {
     let s = setup_with(&[("OKTA_MAX_CONCURRENCY", "2")]).await;
     s.okta.set_latency(Duration::from_millis(50));
     s.okta.set_concurrency_limit(Some(2));
-    let users = ["ana.lima@example.com", "li.wei@example.com", "svc.backup", "john.smith@example.com", "omar.haddad@example.com"];
-    assert!(run(&s, &[record("m-1", &failed_check("evt-conc", &users), 1)]).await.is_empty());
-    assert!(s.okta.requests().iter().all(|r| !r.rate_limited), "never over Okta's concurrency limit");
+    let users = [
+        "ana.lima@example.com",
+        "li.wei@example.com",
+        "svc.backup",
+        "john.smith@example.com",
+        "omar.haddad@example.com",
+    ];
+    assert!(
+        run(&s, &[record("m-1", &failed_check("evt-conc", &users), 1)])
+            .await
+            .is_empty()
+    );
+    assert!(
+        s.okta.requests().iter().all(|r| !r.rate_limited),
+        "never over Okta's concurrency limit"
+    );
 }
 
 #[tokio::test]
@@ -484,9 +880,27 @@ async fn a_small_rate_limit_window_is_paced_and_everyone_is_done() {
     let s = setup_with(&[("OKTA_MAX_CONCURRENCY", "2")]).await;
     s.okta.set_rate_window(Duration::from_secs(2));
     s.okta.set_rate_limit(8);
-    let users = ["ana.lima@example.com", "li.wei@example.com", "svc.backup", "john.smith@example.com"];
-    assert!(run_within(&s, &[record("m-1", &failed_check("evt-pace", &users), 1)], Duration::from_secs(60)).await.is_empty());
-    for login in ["ana.lima@example.com", "li.wei@example.com", "svc.backup", "jsmith@corp.example.com"] {
+    let users = [
+        "ana.lima@example.com",
+        "li.wei@example.com",
+        "svc.backup",
+        "john.smith@example.com",
+    ];
+    assert!(
+        run_within(
+            &s,
+            &[record("m-1", &failed_check("evt-pace", &users), 1)],
+            Duration::from_secs(60)
+        )
+        .await
+        .is_empty()
+    );
+    for login in [
+        "ana.lima@example.com",
+        "li.wei@example.com",
+        "svc.backup",
+        "jsmith@corp.example.com",
+    ] {
         assert_eq!(status(&s, login), "SUSPENDED", "{login}");
     }
 }
@@ -495,14 +909,26 @@ async fn a_small_rate_limit_window_is_paced_and_everyone_is_done() {
 async fn time_running_out_leaves_users_for_the_next_delivery() {
     let s = setup().await;
     s.okta.set_latency(Duration::from_millis(1500));
-    let failures = run_within(&s, &[record("m-1", &failed_check("evt-time", &["ana.lima@example.com"]), 1)], Duration::from_secs(3)).await;
+    let failures = run_within(
+        &s,
+        &[record(
+            "m-1",
+            &failed_check("evt-time", &["ana.lima@example.com"]),
+            1,
+        )],
+        Duration::from_secs(3),
+    )
+    .await;
     assert_eq!(failures, ["m-1"]);
     assert!(s.slack.messages().is_empty());
 }
 
 #[tokio::test]
 async fn every_dispatcher_sample_in_events_gets_its_documented_result() {
-    let samples: Vec<String> = events::all().into_iter().filter(|n| n.starts_with("dispatcher-")).collect();
+    let samples: Vec<String> = events::all()
+        .into_iter()
+        .filter(|n| n.starts_with("dispatcher-"))
+        .collect();
     let mut documented = vec![
         "dispatcher-failed-check.json",
         "dispatcher-last-attempt.json",
@@ -511,53 +937,115 @@ async fn every_dispatcher_sample_in_events_gets_its_documented_result() {
         "dispatcher-webhook-test.json",
     ];
     documented.sort();
-    assert_eq!(samples, documented, "every dispatcher sample has a documented result here and in the README");
+    assert_eq!(
+        samples, documented,
+        "every dispatcher sample has a documented result here and in the README"
+    );
 
-    let sample = |name: &str| -> SqsEvent { serde_json::from_str(&events::read(name)).expect("an SQS event") };
+    let sample = |name: &str| -> SqsEvent {
+        serde_json::from_str(&events::read(name)).expect("an SQS event")
+    };
 
     let s = setup().await;
-    assert!(run(&s, &sample("dispatcher-failed-check.json").records).await.is_empty());
+    assert!(
+        run(&s, &sample("dispatcher-failed-check.json").records)
+            .await
+            .is_empty()
+    );
     assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
     assert_eq!(status(&s, "root.admin@example.com"), "ACTIVE");
     assert_eq!(s.slack.messages().len(), 1);
 
     let s = setup().await;
-    assert!(run(&s, &sample("dispatcher-webhook-test.json").records).await.is_empty());
+    assert!(
+        run(&s, &sample("dispatcher-webhook-test.json").records)
+            .await
+            .is_empty()
+    );
     assert!(s.okta.requests().is_empty());
     assert!(slack_text(&s.slack.messages()[0]).contains("Connectivity test received"));
 
     let s = setup().await;
-    assert!(run(&s, &sample("dispatcher-over-cap.json").records).await.is_empty());
+    assert!(
+        run(&s, &sample("dispatcher-over-cap.json").records)
+            .await
+            .is_empty()
+    );
     assert!(s.okta.requests().is_empty());
-    assert!(s.slack.messages()[0]["text"].as_str().unwrap().starts_with("[HELD]"));
+    assert!(
+        s.slack.messages()[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[HELD]")
+    );
 
     let s = setup().await;
     let poison = sample("dispatcher-poison.json");
-    let bad_id = poison.records.iter().find(|r| r.body.as_deref() == Some("not json {")).unwrap().message_id.clone().unwrap();
+    let bad_id = poison
+        .records
+        .iter()
+        .find(|r| r.body.as_deref() == Some("not json {"))
+        .unwrap()
+        .message_id
+        .clone()
+        .unwrap();
     assert_eq!(run(&s, &poison.records).await, [bad_id]);
 
     let s = setup().await;
-    s.okta.inject(Fault::server_error(503).for_user("li.wei@example.com").forever());
+    s.okta.inject(
+        Fault::server_error(503)
+            .for_user("li.wei@example.com")
+            .forever(),
+    );
     let last = sample("dispatcher-last-attempt.json");
     assert_eq!(last.records[0].attributes["ApproximateReceiveCount"], "5");
-    assert_eq!(run(&s, &last.records).await.len(), 1, "still failing on the last delivery: to the DLQ");
+    assert_eq!(
+        run(&s, &last.records).await.len(),
+        1,
+        "still failing on the last delivery: to the DLQ"
+    );
     let m = &s.slack.messages()[0];
-    assert_eq!(listed_outcome(m, "li.wei@example.com").as_deref(), Some("failed"), "the summary is posted on the last delivery");
-    assert_eq!(listed_outcome(m, "ana.lima@example.com").as_deref(), Some("suspended"));
+    assert_eq!(
+        listed_outcome(m, "li.wei@example.com").as_deref(),
+        Some("failed"),
+        "the summary is posted on the last delivery"
+    );
+    assert_eq!(
+        listed_outcome(m, "ana.lima@example.com").as_deref(),
+        Some("suspended")
+    );
 }
 
 #[tokio::test]
 async fn an_injected_kind_of_error_the_dispatcher_does_not_know_is_a_failure_not_a_guess() {
     let s = setup().await;
     s.okta.inject(
-        Fault::new(FaultKind::Error { status: 400, error_code: "E0000999".into(), error_summary: "Something new".into() })
-            .for_user("ana.lima@example.com")
-            .on(Operation::Suspend)
-            .forever(),
+        Fault::new(FaultKind::Error {
+            status: 400,
+            error_code: "E0000999".into(),
+            error_summary: "Something new".into(),
+        })
+        .for_user("ana.lima@example.com")
+        .on(Operation::Suspend)
+        .forever(),
     );
-    assert!(run(&s, &[record("m-1", &failed_check("evt-unknown", &["ana.lima@example.com"]), 1)]).await.is_empty());
+    assert!(
+        run(
+            &s,
+            &[record(
+                "m-1",
+                &failed_check("evt-unknown", &["ana.lima@example.com"]),
+                1
+            )]
+        )
+        .await
+        .is_empty()
+    );
     let m = &s.slack.messages()[0];
-    assert_eq!(listed_outcome(m, "ana.lima@example.com").as_deref(), Some("failed"));
+    assert_eq!(
+        listed_outcome(m, "ana.lima@example.com").as_deref(),
+        Some("failed")
+    );
     assert!(slack_text(m).contains("E0000999"));
     assert_eq!(status(&s, "ana.lima@example.com"), "ACTIVE");
 }

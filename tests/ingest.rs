@@ -169,6 +169,29 @@ async fn a_redelivery_of_the_same_event_is_answered_200_and_queued_once() {
 }
 
 #[tokio::test]
+async fn a_redelivery_after_the_first_copy_was_processed_is_still_dropped() {
+    let s = setup().await;
+    let body = event("dup-2", "FAILED_CHECK");
+    assert_eq!(answer(&s, post(Some(KEY), &body)).await.0, 200);
+    for m in queued(&s).await {
+        s.aws
+            .sqs
+            .delete_message()
+            .queue_url(&s.queue_url)
+            .receipt_handle(m.receipt_handle.unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    // SQS remembers the de-duplication id for 5 minutes, deleted or not.
+    assert_eq!(answer(&s, post(Some(KEY), &body)).await.0, 200);
+    assert!(
+        queued(&s).await.is_empty(),
+        "the redelivery was queued again"
+    );
+}
+
+#[tokio::test]
 async fn an_event_without_id_is_keyed_by_its_body_digest() {
     let s = setup().await;
     let body = r#"{"detail-type": "FAILED_CHECK", "detail": {"usersFailing": ["a@example.com"]}}"#;
@@ -482,7 +505,13 @@ async fn a_queue_smaller_than_configured_gets_413_not_a_truncated_event() {
     );
     let (status, json) = answer(&s, post(Some(KEY), &body)).await;
     assert_eq!(status, 413, "{json}");
-    assert!(json["error"].as_str().unwrap().ends_with("more than the queue accepts"), "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("more than the queue accepts"),
+        "{json}"
+    );
     assert!(queued(&s).await.is_empty());
 }
 

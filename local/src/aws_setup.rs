@@ -103,16 +103,27 @@ pub async fn create_queues(aws: &LocalAws, spec: &QueueSpec) -> anyhow::Result<Q
         .queue_name(format!("{}-events.fifo", spec.prefix))
         .attributes(QueueAttributeName::FifoQueue, "true")
         .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
-        .attributes(QueueAttributeName::VisibilityTimeout, spec.visibility_timeout.as_secs().to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            spec.visibility_timeout.as_secs().to_string(),
+        )
         .attributes(QueueAttributeName::MessageRetentionPeriod, "345600")
-        .attributes(QueueAttributeName::MaximumMessageSize, spec.max_message_bytes.to_string())
+        .attributes(
+            QueueAttributeName::MaximumMessageSize,
+            spec.max_message_bytes.to_string(),
+        )
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .send()
         .await?
         .queue_url
         .unwrap_or_default();
     let queue_arn = queue_arn(aws, &queue_url).await?;
-    Ok(Queues { queue_url, queue_arn, dlq_url, dlq_arn })
+    Ok(Queues {
+        queue_url,
+        queue_arn,
+        dlq_url,
+        dlq_arn,
+    })
 }
 
 async fn queue_arn(aws: &LocalAws, url: &str) -> anyhow::Result<String> {
@@ -131,14 +142,25 @@ async fn queue_arn(aws: &LocalAws, url: &str) -> anyhow::Result<String> {
 
 /// Creates a secret and returns its ARN.
 pub async fn create_secret(aws: &LocalAws, name: &str, value: &str) -> anyhow::Result<String> {
-    let out = aws.secrets.create_secret().name(name).secret_string(value).send().await?;
+    let out = aws
+        .secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await?;
     Ok(out.arn.unwrap_or_else(|| name.to_string()))
 }
 
 /// Stores a new value: it becomes AWSCURRENT and the old one AWSPREVIOUS,
 /// as in a rotation.
 pub async fn rotate_secret(aws: &LocalAws, secret_id: &str, value: &str) -> anyhow::Result<()> {
-    aws.secrets.put_secret_value().secret_id(secret_id).secret_string(value).send().await?;
+    aws.secrets
+        .put_secret_value()
+        .secret_id(secret_id)
+        .secret_string(value)
+        .send()
+        .await?;
     Ok(())
 }
 
@@ -172,13 +194,23 @@ pub struct Stack {
     pub slack_secret_id: String,
 }
 
-pub async fn create_stack(aws: &LocalAws, spec: &QueueSpec, secrets: &SecretValues) -> anyhow::Result<Stack> {
+pub async fn create_stack(
+    aws: &LocalAws,
+    spec: &QueueSpec,
+    secrets: &SecretValues,
+) -> anyhow::Result<Stack> {
     let queues = create_queues(aws, spec).await?;
     let prefix = &spec.prefix;
     Ok(Stack {
         queues,
-        api_key_secret_id: create_secret(aws, &format!("{prefix}/webhook-api-key"), &secrets.api_key).await?,
+        api_key_secret_id: create_secret(
+            aws,
+            &format!("{prefix}/webhook-api-key"),
+            &secrets.api_key,
+        )
+        .await?,
         okta_secret_id: create_secret(aws, &format!("{prefix}/okta"), &secrets.okta_json).await?,
-        slack_secret_id: create_secret(aws, &format!("{prefix}/slack"), &secrets.slack_json).await?,
+        slack_secret_id: create_secret(aws, &format!("{prefix}/slack"), &secrets.slack_json)
+            .await?,
     })
 }

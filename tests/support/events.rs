@@ -33,5 +33,7 @@ pub fn function_url_request(json: &str) -> lambda_http::Request {
 /// The header value an event file sends as its API key, if any.
 pub fn api_key_in(json: &str) -> Option<String> {
     let event: serde_json::Value = serde_json::from_str(json).expect("json");
-    event["headers"]["x-api-client-token"].as_str().map(String::from)
+    event["headers"]["x-api-client-token"]
+        .as_str()
+        .map(String::from)
 }
