@@ -502,6 +502,16 @@ impl Invoker {
         }
     }
 
+    /// Each process's cold start so far: from spawn to its first poll for
+    /// work (configuration read, clients built, ready for an event).
+    pub fn init_durations(&self) -> Vec<Duration> {
+        self.inner
+            .slots
+            .iter()
+            .flat_map(|s| lock(&s.state).init_durations.clone())
+            .collect()
+    }
+
     /// The Runtime API endpoints (`host:port`), one per instance.
     pub fn runtime_api_addrs(&self) -> Vec<SocketAddr> {
         self.inner.slots.iter().map(|s| s.addr).collect()
@@ -621,6 +631,11 @@ struct SlotState {
     /// The generation that has polled `/next` at least once (finished init).
     polled_generation: Option<u64>,
     ever_ready: bool,
+    /// When the current process was spawned.
+    spawned_at: Option<Instant>,
+    /// Spawn to first `/next`, for every process that got that far: the
+    /// function's cold start (benchmarks read it).
+    init_durations: Vec<Duration>,
     in_flight: Option<InFlight>,
     /// Set by `/init/error`: the supervisor kills and restarts the instance.
     kill_requested: bool,
@@ -678,6 +693,11 @@ async fn next_invocation(State(ctx): State<SlotCtx>) -> Response {
                     previous.request_id
                 ),
             });
+        }
+        if st.polled_generation != Some(st.generation)
+            && let Some(spawned) = st.spawned_at
+        {
+            st.init_durations.push(spawned.elapsed());
         }
         st.polled_generation = Some(st.generation);
         st.ever_ready = true;
@@ -1025,8 +1045,12 @@ async fn supervise(inner: Arc<FunctionInner>, slot: Arc<Slot>) {
         }
         first = false;
         let generation = lock(&slot.state).generation;
+        let spawned_at = Instant::now();
         let mut instance = match spawn_instance(&inner, &slot) {
-            Ok(instance) => instance,
+            Ok(instance) => {
+                lock(&slot.state).spawned_at = Some(spawned_at);
+                instance
+            }
             Err(e) => {
                 let text = format!("could not start {}: {e}", inner.spec.binary.display());
                 {
