@@ -139,8 +139,8 @@ pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackM
 
     let tally = tally(reports);
     blocks.push(section(&format!(
-        "*{} users*: {}",
-        reports.len(),
+        "*{}*: {}",
+        count_users(reports.len()),
         if tally.is_empty() {
             "none listed".into()
         } else {
@@ -186,10 +186,10 @@ pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackM
     };
     let text = truncate(
         &format!(
-            "{banner}Oort check failed: {} ({}). {} users: {}. Event {}.",
+            "{banner}Oort check failed: {} ({}). {}: {}. Event {}.",
             title,
             value(event.severity.as_deref(), VALUE_CHARS),
-            reports.len(),
+            count_users(reports.len()),
             if tally.is_empty() {
                 "none listed".into()
             } else {
@@ -206,8 +206,8 @@ pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackM
 pub fn connectivity_test(ctx: &Context<'_>) -> SlackMessage {
     let event = ctx.event;
     let text = format!(
-        ":white_check_mark: *Connectivity test received* from Oort. The webhook, the queue and Slack work. Test messages never act in Okta ({} users listed, none touched).",
-        event.users.len()
+        ":white_check_mark: *Connectivity test received* from Oort. The webhook, the queue and Slack work. Test messages never act in Okta ({} listed, none touched).",
+        count_users(event.users.len())
     );
     notice("Oort connectivity test received", &text, ctx)
 }
@@ -256,6 +256,15 @@ fn notice(headline: &str, text: &str, ctx: &Context<'_>) -> SlackMessage {
             value(Some(ctx.event_id), VALUE_CHARS)
         ),
         blocks,
+    }
+}
+
+/// "1 user", "3 users".
+fn count_users(n: usize) -> String {
+    if n == 1 {
+        "1 user".into()
+    } else {
+        format!("{n} users")
     }
 }
 
