@@ -26,26 +26,46 @@ async fn setup_with(extra: &[(&str, &str)], min_key_refresh: Duration) -> Setup 
     let secret_id = create_secret(&aws, &format!("{name}/api-key"), KEY)
         .await
         .unwrap();
-    let mut env: Vec<(String, String)> = vec![
-        ("QUEUE_URL".into(), queues.queue_url.clone()),
-        ("API_KEY_SECRET_ID".into(), secret_id.clone()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config =
-        Config::from_lookup(&|k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-            .unwrap();
-    let ingest = Ingest::with_min_key_refresh(
-        config,
-        aws.sqs.clone(),
-        aws.secrets.clone(),
-        min_key_refresh,
-    );
+    let ingest = ingest_for(&aws, &queues.queue_url, &secret_id, extra, min_key_refresh);
     Setup {
         aws,
         ingest,
         queue_url: queues.queue_url,
         secret_id,
     }
+}
+
+/// An ingest function configured as the template does, plus `extra` settings.
+fn ingest_for(
+    aws: &LocalAws,
+    queue_url: &str,
+    secret_id: &str,
+    extra: &[(&str, &str)],
+    min_key_refresh: Duration,
+) -> Ingest {
+    let mut env: Vec<(&str, &str)> =
+        vec![("QUEUE_URL", queue_url), ("API_KEY_SECRET_ID", secret_id)];
+    env.extend_from_slice(extra);
+    let config = Config::from_lookup(&|k: &str| {
+        env.iter()
+            .rev()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
+    Ingest::with_min_key_refresh(
+        config,
+        aws.sqs.clone(),
+        aws.secrets.clone(),
+        min_key_refresh,
+    )
+}
+
+/// The status `key` gets for a fresh FAILED_CHECK with envelope id `id`.
+async fn status_for(setup: &Setup, key: &str, id: &str) -> u16 {
+    answer(setup, post(Some(key), &event(id, "FAILED_CHECK")))
+        .await
+        .0
 }
 
 async fn setup() -> Setup {
@@ -380,30 +400,15 @@ async fn the_header_name_is_configurable() {
 #[tokio::test]
 async fn during_a_rotation_the_previous_key_still_works_and_the_new_one_works_at_once() {
     let s = setup_with(&[], Duration::from_millis(200)).await;
-    assert_eq!(
-        answer(&s, post(Some(KEY), &event("rot-1", "FAILED_CHECK")))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(status_for(&s, KEY, "rot-1").await, 200);
 
     let new_key = "the-rotated-key-abcdefghijklmnopqrstuvwxyz";
     rotate_secret(&s.aws, &s.secret_id, new_key).await.unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     // The cache still holds the old key; the unknown one triggers one early refresh.
-    assert_eq!(
-        answer(&s, post(Some(new_key), &event("rot-2", "FAILED_CHECK")))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(status_for(&s, new_key, "rot-2").await, 200);
     // The old key is now AWSPREVIOUS: still accepted.
-    assert_eq!(
-        answer(&s, post(Some(KEY), &event("rot-3", "FAILED_CHECK")))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(status_for(&s, KEY, "rot-3").await, 200);
     // Two rotations later it is gone.
     rotate_secret(
         &s.aws,
@@ -425,35 +430,20 @@ async fn during_a_rotation_the_previous_key_still_works_and_the_new_one_works_at
         .0,
         200
     );
-    assert_eq!(
-        answer(&s, post(Some(KEY), &event("rot-5", "FAILED_CHECK")))
-            .await
-            .0,
-        401
-    );
+    assert_eq!(status_for(&s, KEY, "rot-5").await, 401);
     assert_eq!(queued(&s).await.len(), 4);
 }
 
 #[tokio::test]
 async fn wrong_keys_cannot_force_a_refresh_more_than_once_per_interval() {
     let s = setup_with(&[], Duration::from_secs(30)).await;
-    assert_eq!(
-        answer(&s, post(Some(KEY), &event("w-1", "FAILED_CHECK")))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(status_for(&s, KEY, "w-1").await, 200);
     let new_key = "rotated-but-too-soon-0123456789abcdefghij";
     rotate_secret(&s.aws, &s.secret_id, new_key).await.unwrap();
     // The keys were read less than 30 s ago: no early refresh, so the rotated
     // key is not known yet (it will be within the interval or the TTL).
     for _ in 0..3 {
-        assert_eq!(
-            answer(&s, post(Some(new_key), &event("w-2", "FAILED_CHECK")))
-                .await
-                .0,
-            401
-        );
+        assert_eq!(status_for(&s, new_key, "w-2").await, 401);
     }
     assert_eq!(queued(&s).await.len(), 1);
 }
@@ -466,17 +456,13 @@ async fn an_unreachable_queue_is_a_503_never_a_2xx() {
         .await
         .unwrap();
     let missing_queue = format!("{}/123456789012/{name}-missing.fifo", aws.endpoint);
-    let env = [
-        ("QUEUE_URL", missing_queue.as_str()),
-        ("API_KEY_SECRET_ID", secret_id.as_str()),
-    ];
-    let config = Config::from_lookup(&|k: &str| {
-        env.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap();
-    let ingest = Ingest::new(config, aws.sqs.clone(), aws.secrets.clone());
+    let ingest = ingest_for(
+        &aws,
+        &missing_queue,
+        &secret_id,
+        &[],
+        Duration::from_secs(30),
+    );
     let s = Setup {
         aws,
         ingest,
@@ -520,17 +506,13 @@ async fn an_unreadable_key_secret_is_a_503() {
     let aws = local_aws().await;
     let name = unique("nosecret");
     let queues = create_queues(&aws, &QueueSpec::new(&name)).await.unwrap();
-    let env = [
-        ("QUEUE_URL", queues.queue_url.as_str()),
-        ("API_KEY_SECRET_ID", "does-not-exist"),
-    ];
-    let config = Config::from_lookup(&|k: &str| {
-        env.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap();
-    let ingest = Ingest::new(config, aws.sqs.clone(), aws.secrets.clone());
+    let ingest = ingest_for(
+        &aws,
+        &queues.queue_url,
+        "does-not-exist",
+        &[],
+        Duration::from_secs(30),
+    );
     let s = Setup {
         aws,
         ingest,

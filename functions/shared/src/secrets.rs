@@ -160,9 +160,7 @@ impl<T> Cached<T> {
         {
             return Ok(value.clone());
         }
-        let value = Arc::new(load().await?);
-        *entry = Some((value.clone(), Instant::now()));
-        Ok(value)
+        store(&mut entry, load).await
     }
 
     /// Reloads before the TTL is up, unless the last load was less than
@@ -178,15 +176,27 @@ impl<T> Cached<T> {
         {
             return Ok(None);
         }
-        let value = Arc::new(load().await?);
-        *entry = Some((value.clone(), Instant::now()));
-        Ok(Some(value))
+        store(&mut entry, load).await.map(Some)
     }
 
     /// Forgets the value, so the next `get` loads (after a credential was refused).
     pub async fn invalidate(&self) {
         *self.entry.lock().await = None;
     }
+}
+
+/// Loads a value into the (locked) entry; a failed load leaves it as it was.
+async fn store<T, F, Fut>(
+    entry: &mut Option<(Arc<T>, Instant)>,
+    load: F,
+) -> Result<Arc<T>, SecretError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, SecretError>>,
+{
+    let value = Arc::new(load().await?);
+    *entry = Some((value.clone(), Instant::now()));
+    Ok(value)
 }
 
 #[cfg(test)]
