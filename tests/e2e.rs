@@ -462,3 +462,31 @@ async fn a_function_that_cannot_start_fails_the_start_with_its_own_error() {
         started.elapsed()
     );
 }
+
+#[test]
+fn each_function_names_a_missing_setting_and_exits_at_start_up() {
+    let (ingest, dispatcher) =
+        local_pipeline::pipeline::function_binaries(&local_pipeline::pipeline::lambda_bin_dir())
+            .unwrap();
+    for (binary, setting) in [(ingest, "QUEUE_URL"), (dispatcher, "OKTA_ORG_URL")] {
+        let output = std::process::Command::new(&binary)
+            .env_clear()
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !output.status.success(),
+            "{} started without {setting}",
+            binary.display()
+        );
+        assert!(
+            text.contains(&format!("{setting} is required but not set")),
+            "{}: {text}",
+            binary.display()
+        );
+    }
+}
