@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::lockout::{Rules, UserResult, lock_out};
 use crate::okta::OktaClient;
-use crate::outcome::{Outcome, UserReport, counts};
+use crate::outcome::{Outcome, UserReport};
 use crate::policy::{Plan, plan};
 use crate::slack::SlackClient;
 use crate::summary::{self, Context, Mode};
@@ -77,10 +77,6 @@ impl Dispatcher {
             okta,
             slack,
         }
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// The Lambda entry point.
@@ -287,15 +283,6 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
-}
-
-/// Counts per outcome as `suspended=2 failed=1`, for log lines.
-pub fn tally(reports: &[UserReport]) -> String {
-    counts(reports)
-        .iter()
-        .map(|(o, n)| format!("{}={n}", o.word()))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

@@ -119,12 +119,8 @@ impl SlackClient {
     async fn destination(&self) -> Result<Arc<Destination>, SlackError> {
         self.destination
             .get(|| async {
-                let raw = self.reader.read_current(&self.secret_id).await?;
-                let secret: SlackSecret = shared::secrets::parse_secret_json(
-                    &self.secret_id,
-                    raw.expose_secret(),
-                    SECRET_SHAPE,
-                )?;
+                let secret: SlackSecret =
+                    self.reader.read_json(&self.secret_id, SECRET_SHAPE).await?;
                 Destination::from_secret(&self.secret_id, secret)
             })
             .await

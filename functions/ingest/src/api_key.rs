@@ -6,7 +6,6 @@
 //! keys are kept in memory, and the comparison is of digests in constant
 //! time: neither timing nor length tells a caller how close they got.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -83,11 +82,6 @@ impl ApiKeys {
                 Ok(false)
             }
         }
-    }
-
-    /// The cached keys (loading them if needed); for benchmarks and warm-up.
-    pub async fn current(&self) -> Result<Arc<KeySet>, SecretError> {
-        self.cache.get(|| self.load()).await
     }
 
     async fn load(&self) -> Result<KeySet, SecretError> {

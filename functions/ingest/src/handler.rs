@@ -176,10 +176,6 @@ impl Ingest {
         Ingest { config, sqs, keys }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Answers one request. Never fails: every outcome is an HTTP answer.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         match self.process(&request).await {
