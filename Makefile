@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make local   run the whole pipeline on this machine
 #   make test    run the full test suite
-# Python tools go into .venv (moto) and .venv-sam (SAM CLI, cfn-lint); nothing global.
+# Python tools go into .venv (moto), .venv-sam (SAM CLI, cfn-lint) and .venv-checkov; nothing global.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -47,4 +47,4 @@ bench: deps
 	bash scripts/bench.sh
 
 clean-venv:
-	rm -rf $(VENV) .venv-sam
+	rm -rf $(VENV) .venv-sam .venv-checkov
