@@ -11,7 +11,8 @@ use url::Url;
 pub struct Config {
     /// `OKTA_ORG_URL`: `https://<org>.okta.com` (http only for loopback).
     pub okta_org_url: Url,
-    /// `OKTA_SECRET_ID`: SecretString `{"apiToken": "..."}`.
+    /// `OKTA_SECRET_ID`: `{"apiToken": "..."}` or an OAuth service app
+    /// `{"clientId": ..., "privateKey": ..., "keyId": ...}` (see [`crate::okta::credential`]).
     pub okta_secret_id: String,
     /// `SLACK_SECRET_ID`: `{"webhookUrl": ...}` or `{"botToken": ..., "channel": ...}`.
     pub slack_secret_id: String,
@@ -33,6 +34,9 @@ pub struct Config {
     pub max_receive_count: u32,
     /// `SECRET_TTL_SECONDS`: how long credentials are cached.
     pub secret_ttl: Duration,
+    /// `UNIVERSAL_LOGOUT`: after suspending, revoke the user's tokens in
+    /// every app that supports Universal Logout.
+    pub universal_logout: bool,
 }
 
 impl Config {
@@ -56,6 +60,7 @@ impl Config {
             okta_max_concurrency: config::number_in(env, "OKTA_MAX_CONCURRENCY", 4, 1..=32)?,
             max_receive_count: config::number_in(env, "MAX_RECEIVE_COUNT", 5, 1..=1000)?,
             secret_ttl: config::seconds(env, "SECRET_TTL_SECONDS", Duration::from_secs(300))?,
+            universal_logout: config::flag(env, "UNIVERSAL_LOGOUT", false)?,
         })
     }
 }
@@ -120,6 +125,12 @@ mod tests {
         assert!(c.protect_admins);
         assert_eq!(c.okta_max_concurrency, 4);
         assert_eq!(c.max_receive_count, 5);
+        assert!(!c.universal_logout);
+        assert!(
+            from(&[("UNIVERSAL_LOGOUT", "true")])
+                .unwrap()
+                .universal_logout
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::lockout::{Rules, UserResult, lock_out};
 use crate::okta::OktaClient;
+use crate::okta::client::OktaSettings;
+use crate::okta::credential::{DEFAULT_SCOPES, UNIVERSAL_LOGOUT_SCOPE};
 use crate::outcome::{Outcome, UserReport};
 use crate::policy::{Plan, plan};
 use crate::slack::SlackClient;
@@ -59,12 +61,19 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(config: Config, secrets: aws_sdk_secretsmanager::Client) -> Dispatcher {
         let reader = SecretReader::new(secrets);
+        let mut default_scopes = DEFAULT_SCOPES.to_string();
+        if config.universal_logout {
+            default_scopes = format!("{default_scopes} {UNIVERSAL_LOGOUT_SCOPE}");
+        }
         let okta = OktaClient::new(
-            config.okta_org_url.clone(),
+            OktaSettings {
+                org_url: config.okta_org_url.clone(),
+                secret_id: config.okta_secret_id.clone(),
+                secret_ttl: config.secret_ttl,
+                concurrency: config.okta_max_concurrency,
+                default_scopes,
+            },
             reader.clone(),
-            config.okta_secret_id.clone(),
-            config.secret_ttl,
-            config.okta_max_concurrency,
         );
         let slack = SlackClient::new(
             config.slack_api_url.clone(),
@@ -211,6 +220,7 @@ impl Dispatcher {
                     dry_run,
                     protected_users: &self.config.protected_users,
                     protect_admins: self.config.protect_admins,
+                    universal_logout: self.config.universal_logout,
                 };
                 // Okta work stops early enough to leave time for the summary.
                 let okta_deadline = deadline.earlier_by(slack_reserve(deadline.remaining()));

@@ -9,7 +9,8 @@
 //! - [`config`]: settings, read once at start-up;
 //! - [`policy`]: the guard rails, as pure rules over an event;
 //! - [`lockout`]: one user's way through Okta (resolve, protect, act);
-//! - [`okta`] and [`rate_limit`]: the Okta client, its retries and pacing;
+//! - [`okta`] and [`rate_limit`]: Okta behind one typed client (SSWS or an
+//!   OAuth service app with DPoP), its retries and pacing;
 //! - [`slack`] and [`summary`]: the Slack client and the messages it posts;
 //! - [`outcome`]: the words every report uses;
 //! - [`deadline`]: the time an invocation has left;

@@ -1,18 +1,19 @@
 //! One user's way through Okta: resolve, protect, act by status.
 //!
+//! The rules read like the README's outcome table, over a [`Directory`]:
+//! the real Okta client in production, an in-memory one in the tests below.
 //! Reads come before writes, so running this twice for the same user is
 //! safe: a user suspended on an earlier delivery is found SUSPENDED and only
 //! has their sessions cleared again. Suspend comes before clearing sessions:
 //! suspending stops new sign-ins, and clearing afterwards ends the sessions
-//! that exist, including any opened in between.
+//! that exist, including any opened in between. Universal Logout, when on,
+//! comes last and never changes the outcome.
 
-use http::Method;
-use serde::Deserialize;
 use shared::event::Login;
 
 use crate::deadline::Deadline;
-use crate::okta::{Answer, Call, CallError, OktaClient, Operation, path_segment, search_query};
-use crate::outcome::{Outcome, UserReport};
+use crate::okta::{Attribute, CallContext, CallError, Directory, OktaUser, Revocation, Suspension};
+use crate::outcome::{Outcome, SignOut, UserReport};
 
 /// The rules a user is checked against.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct Rules<'a> {
     /// Lower-cased logins, emails or ids.
     pub protected_users: &'a [String],
     pub protect_admins: bool,
+    /// `UNIVERSAL_LOGOUT`: after suspending, sign the user out of every app.
+    pub universal_logout: bool,
 }
 
 /// A user's result: final, or worth another delivery.
@@ -37,30 +40,6 @@ impl UserResult {
         match self {
             UserResult::Done(r) | UserResult::Retry(r) => r,
         }
-    }
-}
-
-/// What an Okta user record is to us; Okta's JSON is read leniently.
-#[derive(Debug, Clone, Deserialize)]
-pub struct OktaUser {
-    pub id: String,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub profile: Profile,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Profile {
-    #[serde(default)]
-    pub login: Option<String>,
-    #[serde(default)]
-    pub email: Option<String>,
-}
-
-impl OktaUser {
-    fn status(&self) -> &str {
-        self.status.as_deref().unwrap_or("UNKNOWN")
     }
 }
 
@@ -91,31 +70,33 @@ impl From<CallError> for Stop {
     fn from(e: CallError) -> Stop {
         match e {
             CallError::Transient(reason) => Stop::Retry(reason),
+            refused @ CallError::Refused { .. } => Stop::Done(Outcome::Failed, refused.to_string()),
         }
     }
 }
 
 /// Runs one user through Okta and logs the outcome.
 pub async fn lock_out(
-    okta: &OktaClient,
+    okta: &impl Directory,
     login: &Login,
     rules: &Rules<'_>,
     event_id: &str,
     deadline: Deadline,
 ) -> UserResult {
+    let ctx = CallContext::new(event_id, login.as_str(), deadline);
     let mut run = Run {
         okta,
         login,
-        event_id,
-        deadline,
-        last_request_id: None,
+        ctx: &ctx,
         user_id: None,
+        sign_out: None,
     };
     // Boxed: keeps the per-user future's type (and compile time) small.
     let result = match Box::pin(run.pipeline(rules)).await {
-        Ok((outcome, detail)) => UserResult::Done(run.report(outcome, Some(detail))),
-        Err(Stop::Done(outcome, detail)) => UserResult::Done(run.report(outcome, Some(detail))),
-        Err(Stop::Retry(reason)) => UserResult::Retry(run.report(Outcome::Failed, Some(reason))),
+        Ok((outcome, detail)) | Err(Stop::Done(outcome, detail)) => {
+            UserResult::Done(run.report(outcome, detail))
+        }
+        Err(Stop::Retry(reason)) => UserResult::Retry(run.report(Outcome::Failed, reason)),
     };
     let report = result.report();
     tracing::info!(
@@ -124,47 +105,27 @@ pub async fn lock_out(
         outcome = report.outcome.word(),
         reason = report.detail.as_deref().unwrap_or_default(),
         okta_user_id = report.okta_user_id.as_deref().unwrap_or_default(),
-        okta_request_id = run.last_request_id.as_deref().unwrap_or_default(),
+        okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
         will_retry = matches!(result, UserResult::Retry(_)),
         "user outcome"
     );
     result
 }
 
-struct Run<'a> {
-    okta: &'a OktaClient,
+struct Run<'a, D> {
+    okta: &'a D,
     login: &'a Login,
-    event_id: &'a str,
-    deadline: Deadline,
-    last_request_id: Option<String>,
+    ctx: &'a CallContext<'a>,
     user_id: Option<String>,
+    sign_out: Option<SignOut>,
 }
 
-impl Run<'_> {
-    fn report(&self, outcome: Outcome, detail: Option<String>) -> UserReport {
-        let mut report = UserReport::new(self.login.as_str(), outcome, detail);
+impl<D: Directory> Run<'_, D> {
+    fn report(&mut self, outcome: Outcome, detail: String) -> UserReport {
+        let mut report = UserReport::new(self.login.as_str(), outcome, Some(detail));
         report.okta_user_id = self.user_id.clone();
+        report.sign_out = self.sign_out.take();
         report
-    }
-
-    async fn call(
-        &mut self,
-        operation: Operation,
-        method: Method,
-        path: String,
-    ) -> Result<Answer, Stop> {
-        let call = Call {
-            operation,
-            method,
-            path,
-            event_id: self.event_id,
-            user: self.login.as_str(),
-        };
-        let answer = self.okta.send(&call, self.deadline).await?;
-        if answer.request_id.is_some() {
-            self.last_request_id = answer.request_id.clone();
-        }
-        Ok(answer)
     }
 
     async fn pipeline(&mut self, rules: &Rules<'_>) -> Result<(Outcome, String), Stop> {
@@ -192,50 +153,23 @@ impl Run<'_> {
                 "sessions would be cleared".into(),
             )),
             (StatusClass::Suspended, false) => {
-                self.clear_sessions(&user).await?;
+                self.end_sessions(&user.id, rules).await?;
                 Ok((
                     Outcome::AlreadySuspended,
-                    "sessions and tokens cleared again".into(),
+                    self.with_sign_out("sessions and tokens cleared again".into()),
                 ))
             }
             (_, true) => Ok((Outcome::DryRun, format!("status {}", user.status()))),
-            (_, false) => self.suspend(&user).await,
+            (_, false) => self.suspend(&user, rules).await,
         }
     }
 
-    /// Finds the one Okta user the login names, or says why not.
+    /// Finds the one Okta user the login names (by login, then by email),
+    /// or says why not.
     async fn resolve(&mut self) -> Result<OktaUser, Stop> {
         let login = self.login;
-        match path_segment(login.as_str()) {
-            Some(segment) => {
-                let answer = self
-                    .call(
-                        Operation::GetUser,
-                        Method::GET,
-                        format!("/api/v1/users/{segment}"),
-                    )
-                    .await?;
-                match answer.status {
-                    200 => {
-                        let user: OktaUser = answer.json()?;
-                        // The path also takes ids and shortnames: accept only the
-                        // user this login names, never one whose id it happens to be.
-                        if names_user(login, &user) {
-                            return Ok(user);
-                        }
-                    }
-                    404 => {}
-                    _ => return Err(unexpected(&answer, "look the user up")),
-                }
-            }
-            None => {
-                if let Some(user) = self
-                    .search_one("profile.login", |u| same(u.profile.login.as_deref(), login))
-                    .await?
-                {
-                    return Ok(user);
-                }
-            }
+        if let Some(user) = self.okta.find_by_login(login, self.ctx).await? {
+            return Ok(user);
         }
         if !login.looks_like_email() {
             return Err(Stop::Done(
@@ -243,45 +177,22 @@ impl Run<'_> {
                 "no Okta user has this login".into(),
             ));
         }
-        match self
-            .search_one("profile.email", |u| same(u.profile.email.as_deref(), login))
-            .await?
-        {
-            Some(user) => Ok(user),
-            None => Err(Stop::Done(
+        let mut users = self
+            .okta
+            .search_exact(Attribute::Email, login.as_str(), self.ctx)
+            .await?;
+        match users.len() {
+            0 => Err(Stop::Done(
                 Outcome::NotFound,
                 "no Okta user has this login or email".into(),
             )),
-        }
-    }
-
-    /// Searches `attribute eq login`; keeps the exact matches; more than one is ambiguous.
-    async fn search_one(
-        &mut self,
-        attribute: &str,
-        exact: impl Fn(&OktaUser) -> bool,
-    ) -> Result<Option<OktaUser>, Stop> {
-        let query = search_query(attribute, self.login.as_str());
-        let answer = self
-            .call(
-                Operation::SearchUsers,
-                Method::GET,
-                format!("/api/v1/users?{query}"),
-            )
-            .await?;
-        if answer.status != 200 {
-            return Err(unexpected(&answer, "search for the user"));
-        }
-        let mut users: Vec<OktaUser> = answer.json()?;
-        users.retain(exact);
-        match users.len() {
-            0 => Ok(None),
-            1 => Ok(users.pop()),
+            1 => Ok(users.pop().expect("one user")),
             n => Err(Stop::Done(
                 Outcome::Ambiguous,
                 format!(
-                    "{n} Okta users have {attribute} {}; none was changed",
-                    self.login
+                    "{n} Okta users have {} {}; none was changed",
+                    Attribute::Email.name(),
+                    login
                 ),
             )),
         }
@@ -289,62 +200,50 @@ impl Run<'_> {
 
     /// The first admin role the user holds, if any. Unknown means no write.
     async fn admin_role(&mut self, user: &OktaUser) -> Result<Option<String>, Stop> {
-        let id = id_segment(user)?;
-        let answer = self
-            .call(
-                Operation::ListRoles,
-                Method::GET,
-                format!("/api/v1/users/{id}/roles"),
-            )
-            .await?;
-        if answer.status != 200 {
-            return Err(Stop::Done(
+        match self.okta.admin_roles(&user.id, self.ctx).await {
+            Ok(roles) => Ok(roles.into_iter().next()),
+            Err(CallError::Refused { okta, .. }) => Err(Stop::Done(
                 Outcome::Failed,
                 format!(
-                    "could not check the user's admin roles, so nothing was changed: {} (the token's admin must be allowed to read roles, or set PROTECT_ADMINS=false)",
-                    answer.describe()
+                    "could not check the user's admin roles, so nothing was changed: {okta} (the Okta credential must be allowed to read roles: scope okta.roles.read, or set PROTECT_ADMINS=false)"
                 ),
-            ));
+            )),
+            Err(e) => Err(e.into()),
         }
-        #[derive(Deserialize)]
-        struct Role {
-            #[serde(rename = "type", default)]
-            kind: Option<String>,
-        }
-        let roles: Vec<Role> = answer.json()?;
-        Ok(roles
-            .into_iter()
-            .next()
-            .map(|r| r.kind.unwrap_or_else(|| "(unnamed)".into())))
     }
 
-    async fn suspend(&mut self, user: &OktaUser) -> Result<(Outcome, String), Stop> {
-        let id = id_segment(user)?;
-        let answer = self
-            .call(
-                Operation::Suspend,
-                Method::POST,
-                format!("/api/v1/users/{id}/lifecycle/suspend"),
-            )
-            .await?;
-        match answer.status {
-            200 | 204 => {
-                self.clear_sessions(user).await?;
+    async fn suspend(
+        &mut self,
+        user: &OktaUser,
+        rules: &Rules<'_>,
+    ) -> Result<(Outcome, String), Stop> {
+        match self.okta.suspend(&user.id, self.ctx).await? {
+            Suspension::Done => {
+                self.end_sessions(&user.id, rules).await?;
                 Ok((
                     Outcome::Suspended,
-                    format!("was {}; sessions and tokens cleared", user.status()),
+                    self.with_sign_out(format!(
+                        "was {}; sessions and tokens cleared",
+                        user.status()
+                    )),
                 ))
             }
-            400 if answer.error().code.as_deref() == Some("E0000001") => {
-                // "Cannot suspend a user that is not active": see what it really is.
-                let refused = answer.describe();
-                let now = self.reread(user).await?;
+            Suspension::NotSuspendable { refusal } => {
+                // See what the user really is now.
+                let Some(now) = self.okta.get_user(&user.id, self.ctx).await? else {
+                    return Ok((
+                        Outcome::NotFound,
+                        "the user disappeared before the suspend".into(),
+                    ));
+                };
                 match classify(now.status()) {
                     StatusClass::Suspended => {
-                        self.clear_sessions(&now).await?;
+                        self.end_sessions(&now.id, rules).await?;
                         Ok((
                             Outcome::AlreadySuspended,
-                            "suspended meanwhile; sessions and tokens cleared".into(),
+                            self.with_sign_out(
+                                "suspended meanwhile; sessions and tokens cleared".into(),
+                            ),
                         ))
                     }
                     StatusClass::NotActive => {
@@ -352,92 +251,44 @@ impl Run<'_> {
                     }
                     StatusClass::Active => {
                         // Okta will not suspend this status: still end what sessions exist.
-                        self.clear_sessions(&now).await?;
+                        self.okta.clear_sessions(&now.id, self.ctx).await?;
                         Ok((
                             Outcome::Failed,
                             format!(
-                                "Okta would not suspend a user in status {}: {refused}; sessions and tokens were cleared",
+                                "Okta would not suspend a user in status {}: {refusal}; sessions and tokens were cleared",
                                 now.status()
                             ),
                         ))
                     }
                 }
             }
-            404 => Ok((
+            Suspension::Gone => Ok((
                 Outcome::NotFound,
                 "the user disappeared before the suspend".into(),
             )),
-            _ => Err(unexpected(&answer, "suspend the user")),
         }
     }
 
-    async fn reread(&mut self, user: &OktaUser) -> Result<OktaUser, Stop> {
-        let id = id_segment(user)?;
-        let answer = self
-            .call(
-                Operation::GetUser,
-                Method::GET,
-                format!("/api/v1/users/{id}"),
-            )
-            .await?;
-        match answer.status {
-            200 => Ok(answer.json()?),
-            _ => Err(unexpected(&answer, "re-read the user")),
+    /// Clears sessions and tokens, then (when on) Universal Logout.
+    async fn end_sessions(&mut self, user_id: &str, rules: &Rules<'_>) -> Result<(), Stop> {
+        self.okta.clear_sessions(user_id, self.ctx).await?;
+        if rules.universal_logout {
+            self.sign_out = Some(match self.okta.revoke_globally(user_id, self.ctx).await? {
+                Revocation::Done => SignOut::Everywhere,
+                Revocation::NotAvailable { reason } => SignOut::NotAvailable(reason),
+            });
+        }
+        Ok(())
+    }
+
+    fn with_sign_out(&self, detail: String) -> String {
+        match self.sign_out {
+            Some(SignOut::Everywhere) => {
+                format!("{detail}; signed out of every app that supports Universal Logout")
+            }
+            _ => detail,
         }
     }
-
-    async fn clear_sessions(&mut self, user: &OktaUser) -> Result<(), Stop> {
-        let id = id_segment(user)?;
-        let answer = self
-            .call(
-                Operation::ClearSessions,
-                Method::DELETE,
-                format!("/api/v1/users/{id}/sessions?oauthTokens=true"),
-            )
-            .await?;
-        match answer.status {
-            200 | 204 => Ok(()),
-            _ => Err(unexpected(&answer, "clear the user's sessions")),
-        }
-    }
-}
-
-/// An answer that is neither success nor a known case: a 4xx will not get
-/// better by retrying (final), anything else might.
-fn unexpected(answer: &Answer, doing: &str) -> Stop {
-    let reason = format!("could not {doing}: {}", answer.describe());
-    if (400..500).contains(&answer.status) {
-        Stop::Done(Outcome::Failed, reason)
-    } else {
-        Stop::Retry(reason)
-    }
-}
-
-fn id_segment(user: &OktaUser) -> Result<String, Stop> {
-    path_segment(&user.id).ok_or_else(|| {
-        Stop::Done(
-            Outcome::Failed,
-            format!("Okta returned an unusable user id {:?}", user.id),
-        )
-    })
-}
-
-fn same(value: Option<&str>, login: &Login) -> bool {
-    value.is_some_and(|v| v.to_lowercase() == login.folded())
-}
-
-/// Whether `user` is the one `login` names: its login, or its login's
-/// shortname (the part before `@`).
-fn names_user(login: &Login, user: &OktaUser) -> bool {
-    let Some(okta_login) = user.profile.login.as_deref() else {
-        return false;
-    };
-    let okta_login = okta_login.to_lowercase();
-    let wanted = login.folded();
-    okta_login == wanted
-        || okta_login
-            .split_once('@')
-            .is_some_and(|(short, _)| short == wanted)
 }
 
 fn is_listed(protected: &[String], login: &Login, user: &OktaUser) -> bool {
@@ -453,6 +304,8 @@ fn is_listed(protected: &[String], login: &Login, user: &OktaUser) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::okta::Profile;
+    use crate::okta::memory::{MemoryDirectory, Op};
 
     fn user(id: &str, login: &str, email: &str) -> OktaUser {
         OktaUser {
@@ -483,27 +336,6 @@ mod tests {
     }
 
     #[test]
-    fn a_path_lookup_is_accepted_only_for_the_named_user() {
-        let ana = user("00uana", "Ana.Lima@example.com", "ana@example.com");
-        assert!(names_user(
-            &Login::parse("ana.lima@example.com").unwrap(),
-            &ana
-        ));
-        assert!(
-            names_user(&Login::parse("ana.lima").unwrap(), &ana),
-            "shortname"
-        );
-        assert!(
-            !names_user(&Login::parse("00uana").unwrap(), &ana),
-            "an id is not a login"
-        );
-        assert!(
-            !names_user(&Login::parse("ana@example.com").unwrap(), &ana),
-            "an email is not a login"
-        );
-    }
-
-    #[test]
     fn protection_matches_login_email_or_id() {
         let u = user("00uRoot", "root@corp.example.com", "root@example.com");
         let login = Login::parse("someone@example.com").unwrap();
@@ -512,5 +344,346 @@ mod tests {
         }
         assert!(is_listed(&["someone@example.com".into()], &login, &u));
         assert!(!is_listed(&["other@example.com".into()], &login, &u));
+    }
+
+    /// The demo org of the README's outcome table, in memory.
+    fn org() -> MemoryDirectory {
+        let org = MemoryDirectory::new();
+        org.add(
+            "00uana",
+            "ana.lima@example.com",
+            "ana.lima@example.com",
+            "ACTIVE",
+        )
+        .add(
+            "00ulocked",
+            "locked@example.com",
+            "locked@example.com",
+            "LOCKED_OUT",
+        )
+        .add(
+            "00uomar",
+            "omar.haddad@example.com",
+            "omar.haddad@example.com",
+            "SUSPENDED",
+        )
+        .add(
+            "00uroot",
+            "root.admin@example.com",
+            "root.admin@example.com",
+            "ACTIVE",
+        )
+        .with_role("00uroot", "SUPER_ADMIN")
+        .add(
+            "00ujohn",
+            "jsmith@corp.example.com",
+            "john.smith@example.com",
+            "ACTIVE",
+        )
+        .add(
+            "00ushared1",
+            "ops1@example.com",
+            "shared-ops@example.com",
+            "ACTIVE",
+        )
+        .add(
+            "00ushared2",
+            "ops2@example.com",
+            "shared-ops@example.com",
+            "ACTIVE",
+        )
+        .add(
+            "00uformer",
+            "former.employee@example.com",
+            "former.employee@example.com",
+            "DEPROVISIONED",
+        )
+        .add(
+            "00ubreak",
+            "break.glass@example.com",
+            "break.glass@example.com",
+            "ACTIVE",
+        );
+        org
+    }
+
+    fn rules(dry_run: bool) -> Rules<'static> {
+        static PROTECTED: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["break.glass@example.com".to_string()]);
+        Rules {
+            dry_run,
+            protected_users: &PROTECTED,
+            protect_admins: true,
+            universal_logout: false,
+        }
+    }
+
+    async fn run(dir: &MemoryDirectory, login: &str, rules: &Rules<'_>) -> UserResult {
+        let login = Login::parse(login).unwrap();
+        lock_out(
+            dir,
+            &login,
+            rules,
+            "evt-1",
+            Deadline::after(std::time::Duration::from_secs(30)),
+        )
+        .await
+    }
+
+    fn done(result: &UserResult) -> (Outcome, &str) {
+        match result {
+            UserResult::Done(r) => (r.outcome, r.detail.as_deref().unwrap_or_default()),
+            UserResult::Retry(r) => panic!("not final: {r:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_user_of_the_outcome_table_gets_their_outcome() {
+        let table = [
+            (
+                "ana.lima@example.com",
+                Outcome::Suspended,
+                "was ACTIVE; sessions and tokens cleared",
+                vec![(Op::Suspend, "00uana"), (Op::ClearSessions, "00uana")],
+            ),
+            (
+                "locked@example.com",
+                Outcome::Failed,
+                "Okta would not suspend a user in status LOCKED_OUT",
+                vec![(Op::Suspend, "00ulocked"), (Op::ClearSessions, "00ulocked")],
+            ),
+            (
+                "omar.haddad@example.com",
+                Outcome::AlreadySuspended,
+                "sessions and tokens cleared again",
+                vec![(Op::ClearSessions, "00uomar")],
+            ),
+            (
+                "root.admin@example.com",
+                Outcome::Protected,
+                "holds the Okta admin role SUPER_ADMIN",
+                vec![],
+            ),
+            (
+                "break.glass@example.com",
+                Outcome::Protected,
+                "listed in PROTECTED_USERS",
+                vec![],
+            ),
+            (
+                "john.smith@example.com",
+                Outcome::Suspended,
+                "was ACTIVE",
+                vec![(Op::Suspend, "00ujohn"), (Op::ClearSessions, "00ujohn")],
+            ),
+            (
+                "jsmith",
+                Outcome::Suspended,
+                "was ACTIVE",
+                vec![(Op::Suspend, "00ujohn"), (Op::ClearSessions, "00ujohn")],
+            ),
+            (
+                "shared-ops@example.com",
+                Outcome::Ambiguous,
+                "2 Okta users have profile.email shared-ops@example.com; none was changed",
+                vec![],
+            ),
+            (
+                "former.employee@example.com",
+                Outcome::NotActive,
+                "status DEPROVISIONED",
+                vec![],
+            ),
+            (
+                "ghost@example.com",
+                Outcome::NotFound,
+                "no Okta user has this login or email",
+                vec![],
+            ),
+            (
+                "00uana",
+                Outcome::NotFound,
+                "no Okta user has this login",
+                vec![],
+            ),
+        ];
+        for (login, outcome, detail, writes) in table {
+            let dir = org();
+            let result = run(&dir, login, &rules(false)).await;
+            let (got, got_detail) = done(&result);
+            assert_eq!(got, outcome, "{login}: {got_detail}");
+            assert!(got_detail.contains(detail), "{login}: {got_detail}");
+            let writes: Vec<(Op, String)> = writes
+                .into_iter()
+                .map(|(o, id)| (o, id.to_string()))
+                .collect();
+            assert_eq!(dir.writes(), writes, "{login}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_writes_nothing_and_says_what_would_happen() {
+        let table = [
+            ("ana.lima@example.com", Outcome::DryRun, "status ACTIVE"),
+            (
+                "omar.haddad@example.com",
+                Outcome::AlreadySuspended,
+                "sessions would be cleared",
+            ),
+            ("root.admin@example.com", Outcome::Protected, "SUPER_ADMIN"),
+            (
+                "former.employee@example.com",
+                Outcome::NotActive,
+                "status DEPROVISIONED",
+            ),
+        ];
+        for (login, outcome, detail) in table {
+            let dir = org();
+            let result = run(&dir, login, &rules(true)).await;
+            let (got, got_detail) = done(&result);
+            assert_eq!(
+                (got, got_detail.contains(detail)),
+                (outcome, true),
+                "{login}: {got_detail}"
+            );
+            assert!(dir.writes().is_empty(), "{login}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redelivery_only_clears_sessions_again() {
+        let dir = org();
+        assert_eq!(
+            done(&run(&dir, "ana.lima@example.com", &rules(false)).await).0,
+            Outcome::Suspended
+        );
+        let again = run(&dir, "ana.lima@example.com", &rules(false)).await;
+        assert_eq!(done(&again).0, Outcome::AlreadySuspended);
+        assert_eq!(
+            dir.writes(),
+            [
+                (Op::Suspend, "00uana".to_string()),
+                (Op::ClearSessions, "00uana".into()),
+                (Op::ClearSessions, "00uana".into())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_admin_roles_mean_no_write() {
+        let dir = org();
+        dir.fail(
+            Op::Roles,
+            CallError::Refused {
+                doing: "list the user's admin roles",
+                okta: "Okta answered 403 E0000006".into(),
+            },
+        );
+        let result = run(&dir, "ana.lima@example.com", &rules(false)).await;
+        let (outcome, detail) = done(&result);
+        assert_eq!(outcome, Outcome::Failed);
+        assert!(
+            detail.starts_with(
+                "could not check the user's admin roles, so nothing was changed: Okta answered 403"
+            ),
+            "{detail}"
+        );
+        assert!(dir.writes().is_empty());
+        let unprotected = Rules {
+            protect_admins: false,
+            ..rules(false)
+        };
+        assert_eq!(
+            done(&run(&dir, "root.admin@example.com", &unprotected).await).0,
+            Outcome::Suspended
+        );
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_and_refusals_are_final() {
+        for op in [Op::Find, Op::Roles, Op::Suspend, Op::ClearSessions] {
+            let dir = org();
+            dir.fail(op, CallError::Transient("Okta answered 503".into()));
+            match run(&dir, "ana.lima@example.com", &rules(false)).await {
+                UserResult::Retry(r) => {
+                    assert_eq!(r.outcome, Outcome::Failed);
+                    assert_eq!(r.detail.as_deref(), Some("Okta answered 503"), "{op:?}");
+                }
+                other => panic!("{op:?}: {other:?}"),
+            }
+        }
+        let dir = org();
+        dir.fail(
+            Op::Suspend,
+            CallError::Refused {
+                doing: "suspend the user",
+                okta: "Okta answered 403 E0000006".into(),
+            },
+        );
+        let result = run(&dir, "ana.lima@example.com", &rules(false)).await;
+        assert_eq!(
+            done(&result),
+            (
+                Outcome::Failed,
+                "could not suspend the user: Okta answered 403 E0000006"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn universal_logout_follows_the_session_clear_and_never_changes_the_outcome() {
+        let on = Rules {
+            universal_logout: true,
+            ..rules(false)
+        };
+        let dir = org();
+        let result = run(&dir, "ana.lima@example.com", &on).await;
+        let (outcome, detail) = done(&result);
+        assert_eq!(outcome, Outcome::Suspended);
+        assert!(
+            detail.ends_with("signed out of every app that supports Universal Logout"),
+            "{detail}"
+        );
+        assert_eq!(result.report().sign_out, Some(SignOut::Everywhere));
+        assert_eq!(
+            dir.writes().last(),
+            Some(&(Op::Revoke, "00uana".to_string()))
+        );
+
+        let dir = org();
+        dir.without_universal_logout();
+        let result = run(&dir, "ana.lima@example.com", &on).await;
+        assert_eq!(
+            done(&result),
+            (
+                Outcome::Suspended,
+                "was ACTIVE; sessions and tokens cleared"
+            )
+        );
+        assert!(matches!(
+            result.report().sign_out,
+            Some(SignOut::NotAvailable(_))
+        ));
+
+        let dir = org();
+        dir.fail(Op::Revoke, CallError::Transient("Okta answered 503".into()));
+        assert!(matches!(
+            run(&dir, "ana.lima@example.com", &on).await,
+            UserResult::Retry(_)
+        ));
+        // The next delivery finds the user suspended and tries again.
+        let again = run(&org_with_ana_suspended(), "ana.lima@example.com", &on).await;
+        assert_eq!(done(&again).0, Outcome::AlreadySuspended);
+        assert_eq!(again.report().sign_out, Some(SignOut::Everywhere));
+
+        let off = org();
+        run(&off, "ana.lima@example.com", &rules(false)).await;
+        assert!(off.writes().iter().all(|(op, _)| *op != Op::Revoke));
+    }
+
+    fn org_with_ana_suspended() -> MemoryDirectory {
+        let dir = org();
+        dir.set_status("00uana", "SUSPENDED");
+        dir
     }
 }

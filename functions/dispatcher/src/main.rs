@@ -1,7 +1,10 @@
 //! The `dispatcher` Lambda: configuration and clients once per cold start,
 //! then one [`dispatcher::Dispatcher::handle`] per SQS batch.
 
+use std::time::Duration;
+
 use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use dispatcher::{Config, Dispatcher};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -11,7 +14,19 @@ async fn main() -> Result<(), Error> {
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let aws = shared::aws::sdk_config().await;
-    let dispatcher = Dispatcher::new(config, aws_sdk_secretsmanager::Client::new(&aws));
+    // A secret read that hangs must not use up the invocation: fail it and
+    // let SQS redeliver.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build();
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&aws)
+            .timeout_config(timeouts)
+            .build(),
+    );
+    let dispatcher = Dispatcher::new(config, secrets);
     let dispatcher = &dispatcher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         dispatcher.handle(event).await

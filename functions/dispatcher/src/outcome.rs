@@ -61,6 +61,17 @@ pub struct UserReport {
     pub detail: Option<String>,
     /// The Okta user, when one was resolved.
     pub okta_user_id: Option<String>,
+    /// Universal Logout's result, when it was tried.
+    pub sign_out: Option<SignOut>,
+}
+
+/// What Universal Logout (global token revocation) did for a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignOut {
+    /// Signed out of every app that supports Universal Logout.
+    Everywhere,
+    /// The org does not offer it; Okta's answer. Reported once per summary.
+    NotAvailable(String),
 }
 
 impl UserReport {
@@ -70,6 +81,7 @@ impl UserReport {
             outcome,
             detail,
             okta_user_id: None,
+            sign_out: None,
         }
     }
 

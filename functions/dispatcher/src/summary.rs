@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 use shared::event::OortEvent;
 
-use crate::outcome::{UserReport, counts};
+use crate::outcome::{Outcome, SignOut, UserReport, counts};
 
 /// How many users are listed by name at most; the rest are counted.
 pub const MAX_LISTED_USERS: usize = 40;
@@ -148,13 +148,33 @@ pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackM
         }
     )));
 
+    // A reason several users failed for (Okta refusing the app's
+    // credentials, say) is said once, not on every line.
+    let shared = shared_failures(reports);
+    for (reason, n) in &shared {
+        blocks.push(section(&format!(
+            ":x: *{} failed*: {}",
+            count_users(*n),
+            escape(&truncate(reason, 600))
+        )));
+    }
+    if let Some(reason) = reports.iter().find_map(|r| match &r.sign_out {
+        Some(SignOut::NotAvailable(reason)) => Some(reason),
+        _ => None,
+    }) {
+        blocks.push(section(&format!(
+            ":information_source: *Universal Logout is not available in this org* ({}): Okta sessions and tokens were cleared, but apps were not signed out.",
+            escape(&truncate(reason, 300))
+        )));
+    }
+
     // Users needing a person first; event order within each outcome.
     let mut ordered: Vec<&UserReport> = reports.iter().collect();
     ordered.sort_by_key(|r| r.outcome);
     let mut lines: Vec<String> = Vec::new();
     let mut listed_chars = 0;
     for report in ordered.iter().take(MAX_LISTED_USERS) {
-        let line = user_line(report);
+        let line = user_line(report, &shared);
         if listed_chars + line.len() > USER_LINES_CHARS {
             break;
         }
@@ -276,8 +296,30 @@ fn tally(reports: &[UserReport]) -> String {
         .join(", ")
 }
 
-fn user_line(report: &UserReport) -> String {
+/// Failure reasons shared by more than one user, with how many, in first-seen order.
+fn shared_failures(reports: &[UserReport]) -> Vec<(String, usize)> {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for r in reports.iter().filter(|r| r.outcome == Outcome::Failed) {
+        let Some(detail) = &r.detail else { continue };
+        match seen.iter_mut().find(|(d, _)| d == detail) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((detail.clone(), 1)),
+        }
+    }
+    seen.retain(|(_, n)| *n > 1);
+    seen
+}
+
+fn user_line(report: &UserReport, shared: &[(String, usize)]) -> String {
     let login = escape(&truncate(&report.login, 120)).replace('`', "'");
+    if report.outcome == Outcome::Failed
+        && report
+            .detail
+            .as_ref()
+            .is_some_and(|d| shared.iter().any(|(s, _)| s == d))
+    {
+        return format!("• `{login}`: *{}* (reason above)", report.outcome);
+    }
     match &report.detail {
         Some(detail) => format!(
             "• `{login}`: *{}* ({})",
@@ -310,7 +352,6 @@ fn field(label: &str, text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Outcome;
 
     fn event(title: &str, users: usize) -> OortEvent {
         let users: Vec<String> = (0..users)
@@ -472,5 +513,73 @@ mod tests {
         assert!(text.contains("oort-test-check-id"));
         assert!(text.contains("OORT Failing Check Event Test"));
         assert!(text.contains("t-1"));
+    }
+
+    #[test]
+    fn a_reason_shared_by_several_failures_is_said_once() {
+        let e = event("No MFA", 3);
+        let ctx = Context {
+            event: &e,
+            event_id: "e-1",
+            delivery: 5,
+            max_deliveries: 5,
+        };
+        let refused = "the Okta app 0oa1 was refused: invalid_scope: The following scopes are not allowed: okta.roles.read";
+        let reports = vec![
+            UserReport::new("a@example.com", Outcome::Failed, Some(refused.into())),
+            UserReport::new("b@example.com", Outcome::Failed, Some(refused.into())),
+            UserReport::new(
+                "c@example.com",
+                Outcome::Failed,
+                Some("Okta answered 503".into()),
+            ),
+        ];
+        let text = all_text(&summary(&ctx, &Mode::Acted, &reports));
+        assert_eq!(text.matches("invalid_scope").count(), 1, "{text}");
+        assert!(
+            text.contains("*2 users failed*: the Okta app 0oa1 was refused: invalid_scope"),
+            "{text}"
+        );
+        assert_eq!(text.matches("(reason above)").count(), 2);
+        assert!(
+            text.contains("`c@example.com`: *failed* (Okta answered 503)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn universal_logout_not_available_is_said_once() {
+        let e = event("No MFA", 2);
+        let ctx = Context {
+            event: &e,
+            event_id: "e-1",
+            delivery: 1,
+            max_deliveries: 5,
+        };
+        let mut reports = vec![
+            UserReport::new(
+                "a@example.com",
+                Outcome::Suspended,
+                Some("was ACTIVE; sessions and tokens cleared".into()),
+            ),
+            UserReport::new(
+                "b@example.com",
+                Outcome::Suspended,
+                Some("was ACTIVE; sessions and tokens cleared".into()),
+            ),
+        ];
+        let text = all_text(&summary(&ctx, &Mode::Acted, &reports));
+        assert!(!text.contains("Universal Logout"), "{text}");
+        for r in &mut reports {
+            r.sign_out = Some(SignOut::NotAvailable("Okta answered 403 E0000006".into()));
+        }
+        let text = all_text(&summary(&ctx, &Mode::Acted, &reports));
+        assert_eq!(
+            text.matches("Universal Logout is not available in this org")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(text.matches("*suspended*").count(), 2, "{text}");
     }
 }

@@ -1,11 +1,14 @@
-//! A small client for the Okta Management API calls the dispatcher makes.
+//! The Okta Management API client: the typed operations of [`Directory`]
+//! over HTTP.
 //!
-//! It owns what every call needs: the SSWS token (from Secrets Manager,
-//! cached, re-read once when Okta refuses it), a request timeout, rate-limit
+//! Every request goes through [`OktaClient::send`], which owns what every
+//! call needs: the `Authorization` (and `DPoP`) headers from [`Authenticator`],
+//! a request timeout, no redirects (a redirect is never a success), rate-limit
 //! pacing and 429 waits, bounded retries with jittered backoff for 5xx and
-//! network errors, the invocation's deadline, and one JSON log line per call
-//! with `X-Okta-Request-Id`. What an answer *means* is for the caller
-//! ([`crate::lockout`]): this module only returns it.
+//! network errors, one new token (or re-read secret) after a 401, one retry
+//! with a new DPoP nonce, the invocation's deadline, and one JSON log line
+//! per call with `X-Okta-Request-Id`. The typed operations then say what
+//! Okta's answer means (status codes, error codes, JSON types).
 
 use std::time::Duration;
 
@@ -13,14 +16,18 @@ use http::Method;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rand::Rng;
 use serde::Deserialize;
-use shared::secrets::{Cached, ExposeSecret, SecretReader, SecretString};
+use serde_json::{Value, json};
+use shared::event::Login;
+use shared::secrets::SecretReader;
 use url::Url;
 
-use crate::deadline::Deadline;
+use super::auth::{Authenticator, SecretSource, excerpt};
+use super::{
+    Attribute, CallContext, CallError, Directory, OktaUser, REQUEST_TIMEOUT, Revocation,
+    Suspension, Unsuspension,
+};
 use crate::rate_limit::{Pacer, RateInfo, wait_after_429};
 
-/// One request never waits longer than this for Okta.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts for one call answered 429.
 pub const MAX_RATE_LIMITED_ATTEMPTS: u32 = 4;
 /// Attempts for one call answered 5xx or lost to the network.
@@ -49,7 +56,9 @@ pub enum Operation {
     SearchUsers,
     ListRoles,
     Suspend,
+    Unsuspend,
     ClearSessions,
+    GlobalTokenRevocation,
 }
 
 impl Operation {
@@ -59,7 +68,9 @@ impl Operation {
             Operation::SearchUsers => "search users",
             Operation::ListRoles => "list admin roles",
             Operation::Suspend => "suspend",
+            Operation::Unsuspend => "unsuspend",
             Operation::ClearSessions => "clear sessions",
+            Operation::GlobalTokenRevocation => "global token revocation",
         }
     }
 }
@@ -81,24 +92,36 @@ pub fn search_query(attribute: &str, value: &str) -> String {
     format!("search={}", utf8_percent_encode(&expression, QUERY_VALUE))
 }
 
-/// One call, with who it is for (for the log line).
+/// One request.
 #[derive(Debug, Clone)]
-pub struct Call<'a> {
+pub struct Call {
     pub operation: Operation,
     pub method: Method,
     /// Path and query, already encoded, e.g. `/api/v1/users/ana%40x`.
     pub path: String,
-    pub event_id: &'a str,
-    pub user: &'a str,
+    pub body: Option<Value>,
 }
 
-/// Okta's answer (any status but 429, 5xx and a refused token, which are
-/// handled here).
+impl Call {
+    fn new(operation: Operation, method: Method, path: String) -> Call {
+        Call {
+            operation,
+            method,
+            path,
+            body: None,
+        }
+    }
+}
+
+/// Okta's answer (any status but 429, 5xx and a refused credential, which
+/// are handled in [`OktaClient::send`]).
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
     pub request_id: Option<String>,
+    /// `WWW-Authenticate`, which tells a scope error from a bad token.
+    pub www_authenticate: Option<String>,
 }
 
 /// Okta's error body.
@@ -120,119 +143,143 @@ pub struct OktaErrorCause {
 
 impl Answer {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, CallError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| CallError::Transient(format!("Okta's answer could not be read: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            CallError::Transient(format!(
+                "Okta's answer could not be read ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })
     }
 
     pub fn error(&self) -> OktaError {
         serde_json::from_slice(&self.body).unwrap_or_default()
     }
 
-    /// `403 E0000006: You do not have permission… (cause)` for reports.
+    /// `403 E0000006: You do not have permission… (cause)` for reports,
+    /// each part cut to a short excerpt.
     pub fn describe(&self) -> String {
         let error = self.error();
         let mut text = format!("Okta answered {}", self.status);
         if let Some(code) = &error.code {
-            text.push_str(&format!(" {code}"));
+            text.push_str(&format!(" {}", excerpt(code)));
         }
         if let Some(summary) = &error.summary {
-            text.push_str(&format!(": {summary}"));
+            text.push_str(&format!(": {}", excerpt(summary)));
         }
-        let causes: Vec<&str> = error
+        let causes: Vec<String> = error
             .causes
             .iter()
             .filter_map(|c| c.summary.as_deref())
+            .take(3)
+            .map(excerpt)
             .collect();
         if !causes.is_empty() {
             text.push_str(&format!(" ({})", causes.join("; ")));
         }
         text
     }
-}
 
-/// Why a call has no answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    /// May succeed on a later delivery: rate limit, outage, time running out.
-    #[error("{0}")]
-    Transient(String),
-}
+    /// A 403 (or 401) that says the token lacks a scope.
+    fn is_scope_error(&self) -> bool {
+        self.www_authenticate
+            .as_deref()
+            .is_some_and(|h| h.contains("insufficient_scope"))
+    }
 
-#[derive(Deserialize)]
-struct OktaCredential {
-    #[serde(rename = "apiToken")]
-    api_token: SecretString,
+    /// The answer as a final refusal, or a transient failure when it is not a 4xx.
+    fn unexpected(&self, doing: &'static str) -> CallError {
+        if (400..500).contains(&self.status) {
+            CallError::Refused {
+                doing,
+                okta: self.describe(),
+            }
+        } else {
+            CallError::Transient(format!("could not {doing}: {}", self.describe()))
+        }
+    }
 }
 
 pub struct OktaClient {
     http: reqwest::Client,
     base: Url,
-    reader: SecretReader,
-    secret_id: String,
-    token: Cached<SecretString>,
+    auth: Authenticator,
     pacer: Pacer,
 }
 
+/// How the client is set up.
+#[derive(Debug, Clone)]
+pub struct OktaSettings {
+    pub org_url: Url,
+    pub secret_id: String,
+    pub secret_ttl: Duration,
+    /// Sizes the reserve kept in each rate-limit window.
+    pub concurrency: usize,
+    /// What an OAuth app asks for unless its secret names scopes.
+    pub default_scopes: String,
+}
+
 impl OktaClient {
-    /// `concurrency` sizes the reserve kept in each rate-limit window.
-    pub fn new(
-        base: Url,
-        reader: SecretReader,
-        secret_id: String,
-        ttl: Duration,
-        concurrency: usize,
-    ) -> OktaClient {
+    pub fn new(settings: OktaSettings, reader: SecretReader) -> OktaClient {
+        OktaClient::with_source(settings, SecretSource::SecretsManager(reader))
+    }
+
+    pub(crate) fn with_source(settings: OktaSettings, source: SecretSource) -> OktaClient {
+        shared::aws::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("oort-okta-lockout/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("static client settings are valid");
+        let auth = Authenticator::new(
+            http.clone(),
+            &settings.org_url,
+            source,
+            settings.secret_id,
+            settings.secret_ttl,
+            settings.default_scopes,
+        );
         OktaClient {
             http,
-            base,
-            reader,
-            secret_id,
-            token: Cached::new(ttl, Duration::from_secs(5)),
-            pacer: Pacer::new(concurrency as u64 + 1),
+            base: settings.org_url,
+            auth,
+            pacer: Pacer::new(settings.concurrency as u64 + 1),
         }
     }
 
-    async fn api_token(&self) -> Result<std::sync::Arc<SecretString>, CallError> {
-        self.token
-            .get(|| async {
-                let credential: OktaCredential = self
-                    .reader
-                    .read_json(&self.secret_id, r#"{"apiToken": "..."}"#)
-                    .await?;
-                Ok(credential.api_token)
-            })
-            .await
-            .map_err(|e| CallError::Transient(e.to_string()))
-    }
-
     /// Sends `call`, waiting out rate limits and retrying what may pass,
-    /// all within `deadline`.
-    pub async fn send(&self, call: &Call<'_>, deadline: Deadline) -> Result<Answer, CallError> {
-        let url = format!("{}{}", self.base.as_str().trim_end_matches('/'), call.path);
-        let bucket = call.operation.name();
-        let out_of_time = || {
+    /// all within the context's deadline.
+    pub async fn send(&self, call: &Call, ctx: &CallContext<'_>) -> Result<Answer, CallError> {
+        let deadline = ctx.deadline;
+        let url = Url::parse(&format!(
+            "{}{}",
+            self.base.as_str().trim_end_matches('/'),
+            call.path
+        ))
+        .map_err(|_| {
             CallError::Transient(format!(
-                "time ran out before Okta could {}",
+                "could not build the URL to {}",
                 call.operation.name()
             ))
-        };
+        })?;
+        let bucket = call.operation.name();
+        let out_of_time =
+            || CallError::Transient(format!("time ran out before Okta could {bucket}"));
         let mut attempt = 0u32;
         let mut rate_limited = 0u32;
         let mut failed = 0u32;
-        let mut refreshed_token = false;
+        let mut refreshed_credential = false;
+        let mut retried_nonce = false;
         let mut retry_for: Option<String> = None;
         loop {
             attempt += 1;
             if let Some(pause) = self.pacer.before_request(bucket) {
                 tracing::info!(
-                    event_id = call.event_id,
-                    user = call.user,
+                    event_id = ctx.event_id,
+                    user = ctx.user,
                     operation = bucket,
                     pause_ms = pause.as_millis() as u64,
                     "pausing for Okta's rate limit window"
@@ -245,16 +292,19 @@ impl OktaClient {
             if timeout < Duration::from_millis(200) {
                 return Err(out_of_time());
             }
-            let token = self.api_token().await?;
+            let authorized = self.auth.authorize(&call.method, &url, deadline).await?;
             let mut request = self
                 .http
-                .request(call.method.clone(), &url)
-                .header(
-                    http::header::AUTHORIZATION,
-                    format!("SSWS {}", token.expose_secret()),
-                )
+                .request(call.method.clone(), url.clone())
+                .header(http::header::AUTHORIZATION, authorized.authorization)
                 .header(http::header::ACCEPT, "application/json")
                 .timeout(timeout);
+            if let Some(proof) = authorized.dpop {
+                request = request.header("DPoP", proof);
+            }
+            if let Some(body) = &call.body {
+                request = request.json(body);
+            }
             if let Some(id) = &retry_for {
                 request = request
                     .header("X-Okta-Retry-For", id)
@@ -264,12 +314,9 @@ impl OktaClient {
                 Ok(response) => response,
                 Err(e) => {
                     failed += 1;
-                    let reason = format!(
-                        "Okta could not be reached to {}: {}",
-                        bucket,
-                        e.without_url()
-                    );
-                    tracing::warn!(event_id = call.event_id, user = call.user, operation = bucket, attempt, error = %reason, "okta call failed");
+                    let reason =
+                        format!("Okta could not be reached to {bucket}: {}", e.without_url());
+                    tracing::warn!(event_id = ctx.event_id, user = ctx.user, operation = bucket, attempt, error = %reason, "okta call failed");
                     if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
                         return Err(CallError::Transient(reason));
                     }
@@ -279,29 +326,34 @@ impl OktaClient {
             let status = response.status().as_u16();
             let info = RateInfo::from_headers(response.headers());
             self.pacer.observe(bucket, &info);
-            let request_id = response
-                .headers()
-                .get("x-okta-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(String::from);
+            let new_nonce = self
+                .auth
+                .observe_nonce(response.headers(), authorized.nonce.as_deref());
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from)
+            };
+            let request_id = header("x-okta-request-id");
+            let www_authenticate = header("www-authenticate");
             let body = match response.bytes().await {
                 Ok(body) => body.to_vec(),
                 Err(e) => {
                     failed += 1;
-                    let reason = format!(
-                        "Okta's answer to {} was cut off: {}",
-                        bucket,
-                        e.without_url()
-                    );
+                    let reason =
+                        format!("Okta's answer to {bucket} was cut off: {}", e.without_url());
                     if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
                         return Err(CallError::Transient(reason));
                     }
                     continue;
                 }
             };
+            ctx.saw_request_id(request_id.as_deref());
             tracing::info!(
-                event_id = call.event_id,
-                user = call.user,
+                event_id = ctx.event_id,
+                user = ctx.user,
                 operation = bucket,
                 method = %call.method,
                 status,
@@ -314,6 +366,7 @@ impl OktaClient {
                 status,
                 body,
                 request_id,
+                www_authenticate,
             };
             match status {
                 429 => {
@@ -341,20 +394,232 @@ impl OktaClient {
                     }
                     retry_for = answer.request_id.clone().or(retry_for);
                 }
-                401 if !refreshed_token => {
-                    // The token may have been rotated since it was cached.
-                    refreshed_token = true;
-                    self.token.invalidate().await;
+                // A DPoP server that wants a (new) nonce in the proof.
+                400 | 401 if new_nonce && !retried_nonce => retried_nonce = true,
+                401 if !refreshed_credential && !answer.is_scope_error() => {
+                    // The token may have expired or the secret been rotated.
+                    refreshed_credential = true;
+                    self.auth.refused().await;
                 }
-                401 => {
+                401 if !answer.is_scope_error() => {
                     return Err(CallError::Transient(format!(
-                        "{}: the API token in secret {} was refused",
+                        "{}: {} was refused",
                         answer.describe(),
-                        self.secret_id
+                        self.auth.describe().await
                     )));
                 }
                 _ => return Ok(answer),
             }
+        }
+    }
+
+    async fn get(
+        &self,
+        operation: Operation,
+        path: String,
+        ctx: &CallContext<'_>,
+    ) -> Result<Answer, CallError> {
+        self.send(&Call::new(operation, Method::GET, path), ctx)
+            .await
+    }
+}
+
+/// A user id as a path segment (ids come from Okta, but are still checked).
+fn id(user_id: &str) -> Result<String, CallError> {
+    path_segment(user_id).ok_or_else(|| CallError::Refused {
+        doing: "use the user id Okta returned",
+        okta: format!("{:?} cannot be a path segment", excerpt(user_id)),
+    })
+}
+
+/// Whether `user` is the one `login` names: its login, or its login's
+/// shortname (the part before `@`). The users path also takes ids and
+/// shortnames: accept only the user this login names, never one whose id
+/// it happens to be.
+pub fn names_user(login: &Login, user: &OktaUser) -> bool {
+    let Some(okta_login) = user.profile.login.as_deref() else {
+        return false;
+    };
+    let okta_login = okta_login.to_lowercase();
+    let wanted = login.folded();
+    okta_login == wanted
+        || okta_login
+            .split_once('@')
+            .is_some_and(|(short, _)| short == wanted)
+}
+
+impl Directory for OktaClient {
+    async fn find_by_login(
+        &self,
+        login: &Login,
+        ctx: &CallContext<'_>,
+    ) -> Result<Option<OktaUser>, CallError> {
+        let Some(segment) = path_segment(login.as_str()) else {
+            // Not a path segment: an exact search finds it all the same.
+            let mut users = self
+                .search_exact(Attribute::Login, login.as_str(), ctx)
+                .await?;
+            return Ok(users.pop());
+        };
+        let answer = self
+            .get(Operation::GetUser, format!("/api/v1/users/{segment}"), ctx)
+            .await?;
+        match answer.status {
+            200 => {
+                let user: OktaUser = answer.json()?;
+                Ok(names_user(login, &user).then_some(user))
+            }
+            404 => Ok(None),
+            _ => Err(answer.unexpected("look the user up")),
+        }
+    }
+
+    async fn search_exact(
+        &self,
+        attribute: Attribute,
+        value: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Vec<OktaUser>, CallError> {
+        let query = search_query(attribute.name(), value);
+        let answer = self
+            .get(
+                Operation::SearchUsers,
+                format!("/api/v1/users?{query}"),
+                ctx,
+            )
+            .await?;
+        if answer.status != 200 {
+            return Err(answer.unexpected("search for the user"));
+        }
+        let mut users: Vec<OktaUser> = answer.json()?;
+        let wanted = value.to_lowercase();
+        users.retain(|u| attribute.of(u).is_some_and(|v| v.to_lowercase() == wanted));
+        Ok(users)
+    }
+
+    async fn get_user(
+        &self,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Option<OktaUser>, CallError> {
+        let answer = self
+            .get(
+                Operation::GetUser,
+                format!("/api/v1/users/{}", id(user_id)?),
+                ctx,
+            )
+            .await?;
+        match answer.status {
+            200 => Ok(Some(answer.json()?)),
+            404 => Ok(None),
+            _ => Err(answer.unexpected("re-read the user")),
+        }
+    }
+
+    async fn admin_roles(
+        &self,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Vec<String>, CallError> {
+        let answer = self
+            .get(
+                Operation::ListRoles,
+                format!("/api/v1/users/{}/roles", id(user_id)?),
+                ctx,
+            )
+            .await?;
+        if answer.status != 200 {
+            return Err(answer.unexpected("list the user's admin roles"));
+        }
+        #[derive(Deserialize)]
+        struct Role {
+            #[serde(rename = "type", default)]
+            kind: Option<String>,
+        }
+        let roles: Vec<Role> = answer.json()?;
+        Ok(roles
+            .into_iter()
+            .map(|r| r.kind.unwrap_or_else(|| "(unnamed)".into()))
+            .collect())
+    }
+
+    async fn suspend(&self, user_id: &str, ctx: &CallContext<'_>) -> Result<Suspension, CallError> {
+        let call = Call::new(
+            Operation::Suspend,
+            Method::POST,
+            format!("/api/v1/users/{}/lifecycle/suspend", id(user_id)?),
+        );
+        let answer = self.send(&call, ctx).await?;
+        match answer.status {
+            200 | 204 => Ok(Suspension::Done),
+            // "Cannot suspend a user that is not active".
+            400 if answer.error().code.as_deref() == Some("E0000001") => {
+                Ok(Suspension::NotSuspendable {
+                    refusal: answer.describe(),
+                })
+            }
+            404 => Ok(Suspension::Gone),
+            _ => Err(answer.unexpected("suspend the user")),
+        }
+    }
+
+    async fn unsuspend(
+        &self,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Unsuspension, CallError> {
+        let call = Call::new(
+            Operation::Unsuspend,
+            Method::POST,
+            format!("/api/v1/users/{}/lifecycle/unsuspend", id(user_id)?),
+        );
+        let answer = self.send(&call, ctx).await?;
+        match answer.status {
+            200 | 204 => Ok(Unsuspension::Done),
+            400 if answer.error().code.as_deref() == Some("E0000001") => {
+                Ok(Unsuspension::NotSuspended {
+                    refusal: answer.describe(),
+                })
+            }
+            404 => Ok(Unsuspension::Gone),
+            _ => Err(answer.unexpected("unsuspend the user")),
+        }
+    }
+
+    async fn clear_sessions(&self, user_id: &str, ctx: &CallContext<'_>) -> Result<(), CallError> {
+        let call = Call::new(
+            Operation::ClearSessions,
+            Method::DELETE,
+            format!("/api/v1/users/{}/sessions?oauthTokens=true", id(user_id)?),
+        );
+        let answer = self.send(&call, ctx).await?;
+        match answer.status {
+            200 | 204 => Ok(()),
+            _ => Err(answer.unexpected("clear the user's sessions")),
+        }
+    }
+
+    async fn revoke_globally(
+        &self,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Revocation, CallError> {
+        let mut call = Call::new(
+            Operation::GlobalTokenRevocation,
+            Method::POST,
+            "/oauth2/v1/global-token-revocation".into(),
+        );
+        call.body = Some(json!({"sub_id": {"format": "opaque", "id": user_id}}));
+        let answer = self.send(&call, ctx).await?;
+        match answer.status {
+            200 | 204 => Ok(Revocation::Done),
+            403 => Ok(Revocation::NotAvailable {
+                reason: answer.describe(),
+            }),
+            401 if answer.is_scope_error() => Ok(Revocation::NotAvailable {
+                reason: answer.describe(),
+            }),
+            _ => Err(answer.unexpected("sign the user out everywhere (Universal Logout)")),
         }
     }
 }
@@ -371,6 +636,18 @@ fn jitter() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::okta::Profile;
+
+    fn user(id: &str, login: &str, email: &str) -> OktaUser {
+        OktaUser {
+            id: id.into(),
+            status: Some("ACTIVE".into()),
+            profile: Profile {
+                login: Some(login.into()),
+                email: Some(email.into()),
+            },
+        }
+    }
 
     #[test]
     fn logins_travel_as_one_path_segment() {
@@ -406,11 +683,33 @@ mod tests {
     }
 
     #[test]
+    fn a_path_lookup_is_accepted_only_for_the_named_user() {
+        let ana = user("00uana", "Ana.Lima@example.com", "ana@example.com");
+        assert!(names_user(
+            &Login::parse("ana.lima@example.com").unwrap(),
+            &ana
+        ));
+        assert!(
+            names_user(&Login::parse("ana.lima").unwrap(), &ana),
+            "shortname"
+        );
+        assert!(
+            !names_user(&Login::parse("00uana").unwrap(), &ana),
+            "an id is not a login"
+        );
+        assert!(
+            !names_user(&Login::parse("ana@example.com").unwrap(), &ana),
+            "an email is not a login"
+        );
+    }
+
+    #[test]
     fn error_answers_are_described_for_people() {
         let answer = Answer {
             status: 400,
             body: br#"{"errorCode":"E0000001","errorSummary":"Api validation failed: suspendUser","errorCauses":[{"errorSummary":"Cannot suspend a user that is not active"}]}"#.to_vec(),
             request_id: None,
+            www_authenticate: None,
         };
         assert_eq!(
             answer.describe(),
@@ -420,7 +719,8 @@ mod tests {
             Answer {
                 status: 502,
                 body: b"<html>".to_vec(),
-                request_id: None
+                request_id: None,
+                www_authenticate: None,
             }
             .describe(),
             "Okta answered 502"
