@@ -10,8 +10,11 @@ use dispatcher::deadline::Deadline;
 use dispatcher::{Config, Dispatcher};
 use integration_tests::{events, local_aws, logs, unique};
 use local_pipeline::aws_setup::{LocalAws, create_secret, rotate_secret};
-use local_pipeline::fake_okta::{FakeOkta, Fault, FaultKind, Operation, SeedUser};
+use local_pipeline::fake_okta::{
+    DpopPolicy, FakeOkta, Fault, FaultKind, OAuthApp, Operation, SeedUser, TokenType,
+};
 use local_pipeline::fake_slack::{FakeSlack, SlackFault};
+use local_pipeline::okta_keys;
 use local_pipeline::seed::{DEMO_OKTA_TOKEN, seed_demo_org};
 use serde_json::{Value, json};
 
@@ -24,18 +27,19 @@ struct Setup {
 }
 
 async fn setup_with(env: &[(&str, &str)]) -> Setup {
+    setup_okta(|_| json!({"apiToken": DEMO_OKTA_TOKEN}), env).await
+}
+
+/// A setup whose Okta secret `secret` makes (it may register an app first).
+async fn setup_okta(secret: impl FnOnce(&FakeOkta) -> Value, env: &[(&str, &str)]) -> Setup {
     let aws = local_aws().await;
     let name = unique("dispatcher");
     let okta = FakeOkta::start(DEMO_OKTA_TOKEN).await;
     seed_demo_org(&okta);
     let slack = FakeSlack::start().await;
-    let okta_secret_id = create_secret(
-        &aws,
-        &format!("{name}/okta"),
-        &json!({"apiToken": DEMO_OKTA_TOKEN}).to_string(),
-    )
-    .await
-    .unwrap();
+    let okta_secret_id = create_secret(&aws, &format!("{name}/okta"), &secret(&okta).to_string())
+        .await
+        .unwrap();
     let slack_secret_id = create_secret(
         &aws,
         &format!("{name}/slack"),
@@ -1048,4 +1052,368 @@ async fn an_injected_kind_of_error_the_dispatcher_does_not_know_is_a_failure_not
     );
     assert!(slack_text(m).contains("E0000999"));
     assert_eq!(status(&s, "ana.lima@example.com"), "ACTIVE");
+}
+
+// ---------------------------------------------------------------- OAuth service apps
+
+const RSA_2048: &str = include_str!("fixtures/keys/rsa-2048.pem");
+
+/// Registers an app with `key` in the fake org (shaped by `app`) and returns
+/// the secret that names it.
+fn oauth_secret(
+    okta: &FakeOkta,
+    key: &str,
+    app: impl FnOnce(OAuthApp) -> OAuthApp,
+    extra: Value,
+) -> Value {
+    let client_id = OAuthApp::new_client_id();
+    let jwk = okta_keys::public_jwk_from_pkcs8_pem(key, Some("k1")).unwrap();
+    okta.register_app(app(OAuthApp::new(client_id.clone(), jwk)));
+    let mut secret = json!({"clientId": client_id, "privateKey": key, "keyId": "k1"});
+    if let (Some(secret), Some(extra)) = (secret.as_object_mut(), extra.as_object()) {
+        secret.extend(extra.clone());
+    }
+    secret
+}
+
+fn two_users(id: &str) -> SqsMessage {
+    record(
+        id,
+        &failed_check(id, &["ana.lima@example.com", "li.wei@example.com"]),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn an_oauth_app_with_dpop_suspends_users_with_one_token_handshake() {
+    let ec_key = okta_keys::generate_ec_p256_pkcs8_pem();
+    for key in [RSA_2048.to_string(), ec_key] {
+        let s = setup_okta(|o| oauth_secret(o, &key, |a| a, json!({})), &[]).await;
+        assert!(run(&s, &[two_users("m-1")]).await.is_empty());
+        assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
+        assert_eq!(status(&s, "li.wei@example.com"), "SUSPENDED");
+        let m = &s.slack.messages()[0];
+        assert_eq!(
+            listed_outcome(m, "li.wei@example.com").as_deref(),
+            Some("suspended")
+        );
+        // A second event reuses the token.
+        let third = record("m-2", &failed_check("m-2", &["john.smith@example.com"]), 1);
+        assert!(run(&s, &[third]).await.is_empty());
+        let tokens = s.okta.token_requests();
+        assert_eq!(
+            tokens.len(),
+            2,
+            "the nonce handshake, then one token for both events: {tokens:?}"
+        );
+        assert!(
+            tokens.iter().all(|t| t.dpop_proof),
+            "the proof goes up front: no failed grant without one"
+        );
+        assert_eq!(tokens[0].error.as_deref(), Some("use_dpop_nonce"));
+        assert_eq!(tokens[1].status, 200);
+        assert_ne!(
+            tokens[0].assertion_jti, tokens[1].assertion_jti,
+            "a new assertion for the retry"
+        );
+        assert_eq!(s.okta.tokens_issued()[0].token_type, TokenType::DPoP);
+    }
+}
+
+#[tokio::test]
+async fn apps_without_dpop_work_without_configuration() {
+    for policy in [
+        DpopPolicy::NotUsedIgnoresProof,
+        DpopPolicy::NotUsedRefusesProof,
+    ] {
+        let s = setup_okta(
+            |o| oauth_secret(o, RSA_2048, |a| a.with_dpop(policy), json!({})),
+            &[],
+        )
+        .await;
+        assert!(run(&s, &[two_users("m-1")]).await.is_empty(), "{policy:?}");
+        assert_eq!(
+            status(&s, "ana.lima@example.com"),
+            "SUSPENDED",
+            "{policy:?}"
+        );
+        let issued = s.okta.tokens_issued();
+        assert_eq!(issued.len(), 1, "{policy:?}");
+        assert_eq!(issued[0].token_type, TokenType::Bearer);
+        let expected = if policy == DpopPolicy::NotUsedRefusesProof {
+            2
+        } else {
+            1
+        };
+        assert_eq!(s.okta.token_requests().len(), expected, "{policy:?}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_renewed_after_expiry_and_once_after_a_401() {
+    let s = setup_okta(|o| oauth_secret(o, RSA_2048, |a| a, json!({})), &[]).await;
+    s.okta.set_token_lifetime(Duration::from_secs(2));
+    assert!(
+        run(
+            &s,
+            &[record(
+                "m-1",
+                &failed_check("m-1", &["ana.lima@example.com"]),
+                1
+            )]
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(s.okta.tokens_issued().len(), 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(
+        run(
+            &s,
+            &[record(
+                "m-2",
+                &failed_check("m-2", &["li.wei@example.com"]),
+                1
+            )]
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(s.okta.tokens_issued().len(), 2, "renewed before it expired");
+    // Okta forgets the token: one 401, one new token, the call retried.
+    s.okta.set_token_lifetime(Duration::from_secs(3600));
+    s.okta.expire_all_tokens();
+    assert!(
+        run(
+            &s,
+            &[record(
+                "m-3",
+                &failed_check("m-3", &["john.smith@example.com"]),
+                1
+            )]
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(status(&s, "jsmith@corp.example.com"), "SUSPENDED");
+    assert_eq!(s.okta.tokens_issued().len(), 3);
+    let jtis: Vec<String> = s
+        .okta
+        .token_requests()
+        .into_iter()
+        .filter_map(|t| t.assertion_jti)
+        .collect();
+    let unique: std::collections::HashSet<&String> = jtis.iter().collect();
+    assert_eq!(
+        unique.len(),
+        jtis.len(),
+        "the client never reuses an assertion"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_app_is_reported_once_in_plain_words_and_stays_retryable() {
+    // The app was not granted okta.roles.read, which the default scopes ask for.
+    let s = setup_okta(
+        |o| {
+            oauth_secret(
+                o,
+                RSA_2048,
+                |a| a.with_scopes(["okta.users.read", "okta.users.manage"]),
+                json!({}),
+            )
+        },
+        &[],
+    )
+    .await;
+    assert_eq!(run(&s, &[two_users("m-1")]).await, ["m-1"], "retried");
+    assert!(s.slack.messages().is_empty(), "nothing final yet");
+    let mut last = two_users("m-1");
+    last.attributes
+        .insert("ApproximateReceiveCount".into(), "5".into());
+    assert_eq!(run(&s, &[last]).await, ["m-1"], "to the dead-letter queue");
+    let text = slack_text(&s.slack.messages()[0]);
+    assert_eq!(
+        text.matches(
+            "was refused: invalid_scope: The following scopes are not allowed: okta.roles.read"
+        )
+        .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("*2 users failed*"), "{text}");
+    assert!(s.okta.writes().is_empty());
+    assert_eq!(status(&s, "ana.lima@example.com"), "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_call_outside_the_granted_scopes_is_a_clear_failure() {
+    // The secret narrows the scopes: no okta.roles.read, so the admin check is refused.
+    let s = setup_okta(
+        |o| {
+            oauth_secret(
+                o,
+                RSA_2048,
+                |a| a,
+                json!({"scopes": "okta.users.read okta.users.manage"}),
+            )
+        },
+        &[],
+    )
+    .await;
+    assert!(
+        run(
+            &s,
+            &[record(
+                "m-1",
+                &failed_check("m-1", &["ana.lima@example.com"]),
+                1
+            )]
+        )
+        .await
+        .is_empty()
+    );
+    let m = &s.slack.messages()[0];
+    assert_eq!(
+        listed_outcome(m, "ana.lima@example.com").as_deref(),
+        Some("failed")
+    );
+    assert!(
+        slack_text(m).contains("could not check the user&#39;s admin roles")
+            || slack_text(m).contains("could not check the user's admin roles"),
+        "{}",
+        slack_text(m)
+    );
+    assert!(slack_text(m).contains("403 E0000006"), "{}", slack_text(m));
+    assert!(
+        s.okta.writes().is_empty(),
+        "nothing written without knowing the roles"
+    );
+}
+
+#[tokio::test]
+async fn universal_logout_signs_users_out_everywhere_or_says_once_it_is_not_available() {
+    for auth in ["ssws", "oauth"] {
+        let secret = |o: &FakeOkta| match auth {
+            "ssws" => json!({"apiToken": DEMO_OKTA_TOKEN}),
+            _ => oauth_secret(o, RSA_2048, |a| a, json!({})),
+        };
+        let s = setup_okta(secret, &[("UNIVERSAL_LOGOUT", "true")]).await;
+        assert!(run(&s, &[two_users("m-1")]).await.is_empty(), "{auth}");
+        assert_eq!(
+            s.okta
+                .user("ana.lima@example.com")
+                .unwrap()
+                .universal_logouts,
+            1,
+            "{auth}"
+        );
+        let text = slack_text(&s.slack.messages()[0]);
+        assert_eq!(
+            text.matches("signed out of every app that supports Universal Logout")
+                .count(),
+            2,
+            "{auth}: {text}"
+        );
+        if auth == "oauth" {
+            assert!(
+                s.okta.token_requests()[0]
+                    .scopes
+                    .iter()
+                    .any(|sc| sc == "okta.universalLogout.manage")
+            );
+        }
+
+        s.okta.set_universal_logout_licensed(false);
+        let next = record(
+            "m-2",
+            &failed_check(
+                "m-2",
+                &["john.smith@example.com", "omar.haddad@example.com"],
+            ),
+            1,
+        );
+        assert!(run(&s, &[next]).await.is_empty(), "{auth}");
+        let m = &s.slack.messages()[1];
+        assert_eq!(
+            listed_outcome(m, "john.smith@example.com").as_deref(),
+            Some("suspended")
+        );
+        let text = slack_text(m);
+        assert_eq!(
+            text.matches("Universal Logout is not available in this org")
+                .count(),
+            1,
+            "{auth}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_okta_secret_names_the_secret_and_never_its_contents() {
+    let s = setup_okta(|_| json!({"clientId": "0oa1", "privateKey": "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----"}), &[]).await;
+    let mut last = record("m-1", &failed_check("m-1", &["ana.lima@example.com"]), 5);
+    last.attributes
+        .insert("ApproximateReceiveCount".into(), "5".into());
+    let (failures, logs) = logs::capture(run(&s, &[last])).await;
+    assert_eq!(failures, ["m-1"]);
+    let text = slack_text(&s.slack.messages()[0]);
+    assert!(
+        text.contains(&format!(
+            "secret {} is malformed: the privateKey of the OAuth app 0oa1 is unusable",
+            s.okta_secret_id
+        )),
+        "{text}"
+    );
+    for leak in ["c2VjcmV0LWtleS1ieXRlcw", "secret-key-bytes"] {
+        assert!(
+            !text.contains(leak) && !logs.text().contains(leak),
+            "{leak}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_key_assertion_token_or_proof_appears_in_any_log_line() {
+    let s = setup_okta(
+        |o| oauth_secret(o, RSA_2048, |a| a, json!({})),
+        &[("UNIVERSAL_LOGOUT", "true")],
+    )
+    .await;
+    s.okta.set_token_lifetime(Duration::from_secs(3600));
+    let (failures, logs) = logs::capture(async {
+        let failures = run(&s, &[two_users("m-1")]).await;
+        s.okta.expire_all_tokens();
+        failures
+            .into_iter()
+            .chain(
+                run(
+                    &s,
+                    &[record(
+                        "m-2",
+                        &failed_check("m-2", &["john.smith@example.com"]),
+                        1,
+                    )],
+                )
+                .await,
+            )
+            .collect::<Vec<_>>()
+    })
+    .await;
+    assert!(failures.is_empty());
+    let text = logs.text();
+    assert!(
+        text.contains("okta token request"),
+        "the token requests are logged"
+    );
+    // Every JWT (assertion, proof, Okta's access tokens) starts with a
+    // base64url JSON header: `eyJ`.
+    assert!(!text.contains("eyJ"), "a JWT appeared in the logs");
+    for line in RSA_2048.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(
+            !text.contains(line),
+            "a line of the private key appeared in the logs"
+        );
+    }
+    assert!(!text.contains("access_token") && !text.contains("client_assertion="));
 }

@@ -164,24 +164,53 @@ pub async fn rotate_secret(aws: &LocalAws, secret_id: &str, value: &str) -> anyh
     Ok(())
 }
 
-/// The secrets' contents.
-#[derive(Clone, Debug)]
+/// The Okta secret for an API token: `{"apiToken": "..."}`.
+pub fn okta_api_token_secret_json(api_token: &str) -> String {
+    serde_json::json!({ "apiToken": api_token }).to_string()
+}
+
+/// The Okta secret for an OAuth 2.0 service app:
+/// `{"clientId": "0oa...", "privateKey": "<PKCS#8 PEM>", "keyId": "..."}`.
+pub fn okta_oauth_secret_json(client_id: &str, private_key_pem: &str, key_id: &str) -> String {
+    serde_json::json!({
+        "clientId": client_id,
+        "privateKey": private_key_pem,
+        "keyId": key_id,
+    })
+    .to_string()
+}
+
+/// The secrets' contents. `Debug` shows none of them.
+#[derive(Clone)]
 pub struct SecretValues {
     /// The webhook API key (the SecretString is the key itself).
     pub api_key: String,
-    /// `{"apiToken": "..."}`
+    /// [`okta_api_token_secret_json`] or [`okta_oauth_secret_json`].
     pub okta_json: String,
     /// `{"webhookUrl": "..."}` or `{"botToken": "...", "channel": "..."}`
     pub slack_json: String,
 }
 
 impl SecretValues {
+    /// With an Okta API token secret.
     pub fn new(api_key: &str, okta_token: &str, slack_webhook_url: &str) -> Self {
         SecretValues {
             api_key: api_key.to_string(),
-            okta_json: serde_json::json!({ "apiToken": okta_token }).to_string(),
+            okta_json: okta_api_token_secret_json(okta_token),
             slack_json: serde_json::json!({ "webhookUrl": slack_webhook_url }).to_string(),
         }
+    }
+
+    /// Replaces the Okta secret (e.g. with [`okta_oauth_secret_json`]).
+    pub fn with_okta_json(mut self, okta_json: String) -> Self {
+        self.okta_json = okta_json;
+        self
+    }
+}
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValues").finish_non_exhaustive()
     }
 }
 

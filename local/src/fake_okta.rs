@@ -2,17 +2,29 @@
 //!
 //! [`FakeOkta`] serves `GET /api/v1/users/{id}`, `GET /api/v1/users` (search,
 //! filter, q, limit/after), `GET /api/v1/users/{userId}/roles`,
-//! `POST /api/v1/users/{id}/lifecycle/suspend|unsuspend` and
-//! `DELETE /api/v1/users/{userId}/sessions` on `http://127.0.0.1:<port>`, and
+//! `POST /api/v1/users/{id}/lifecycle/suspend|unsuspend`,
+//! `DELETE /api/v1/users/{userId}/sessions`, `POST /oauth2/v1/token` and
+//! `POST /oauth2/v1/global-token-revocation` on `http://127.0.0.1:<port>`, and
 //! answers the way Okta does: SSWS token auth, Okta error bodies and codes,
 //! `X-Okta-Request-Id`, `Date` and `X-Rate-Limit-*` headers on every response,
 //! a per-minute rate-limit bucket with `E0000047` 429s, and the lifecycle state
 //! machine (suspend only from `ACTIVE`, unsuspend only from `SUSPENDED`).
 //!
+//! OAuth 2.0 service apps ([`FakeOkta::register_app`], [`OAuthApp`]) get
+//! tokens with `private_key_jwt` client assertions, with or without DPoP
+//! ([`DpopPolicy`]), and call the API with `Bearer` or `DPoP` tokens limited
+//! to their scopes (403 `insufficient_scope` otherwise); see the `oauth`
+//! submodule for the exact checks. The token endpoint has its own rate-limit
+//! bucket ([`Operation::Token`]), like Okta's `/oauth2/v1` endpoints.
+//!
 //! Tests steer it with [`FakeOkta::inject`] ([`Fault`]: 5xx, both kinds of 429,
-//! 403, delays), [`FakeOkta::set_rate_limit`], [`FakeOkta::set_latency`] and
-//! [`FakeOkta::set_concurrency_limit`], and check what the client did with
-//! [`FakeOkta::requests`], [`FakeOkta::writes`] and [`FakeOkta::user`].
+//! 403, delays), [`FakeOkta::set_rate_limit`], [`FakeOkta::set_latency`],
+//! [`FakeOkta::set_concurrency_limit`] and the OAuth knobs
+//! ([`FakeOkta::set_token_lifetime`], [`FakeOkta::expire_all_tokens`],
+//! [`FakeOkta::rotate_dpop_nonce`], [`FakeOkta::require_resource_nonce`],
+//! [`FakeOkta::set_universal_logout_licensed`]), and check what the client
+//! did with [`FakeOkta::requests`], [`FakeOkta::writes`],
+//! [`FakeOkta::token_requests`] and [`FakeOkta::user`].
 //!
 //! Paths are routed from the raw request path, and the user segment is
 //! percent-decoded exactly once: `%2F` never becomes a separator and `..` is
@@ -35,6 +47,15 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+mod jws;
+mod oauth;
+
+use oauth::OAuthState;
+pub use oauth::{
+    DEFAULT_TOKEN_LIFETIME, DISPATCHER_SCOPES, DpopPolicy, GLOBAL_TOKEN_REVOCATION_PATH,
+    IssuedToken, OAuthApp, TOKEN_PATH, TokenRequest, TokenType,
+};
 
 /// Requests per window in the default shared bucket.
 pub const DEFAULT_RATE_LIMIT: u32 = 600;
@@ -134,6 +155,8 @@ pub struct UserState {
     /// Successful suspends (a second one would be a 400, so normally 0 or 1).
     pub suspended_count: u32,
     pub unsuspended_count: u32,
+    /// Successful `POST /oauth2/v1/global-token-revocation` calls for this user.
+    pub universal_logouts: u32,
     pub created: SystemTime,
     pub status_changed: Option<SystemTime>,
     pub last_updated: SystemTime,
@@ -154,6 +177,10 @@ pub enum Operation {
     ClearSessions,
     /// `POST /api/v1/users/{id}/lifecycle/unsuspend`
     Unsuspend,
+    /// `POST /oauth2/v1/token` (its own bucket by default)
+    Token,
+    /// `POST /oauth2/v1/global-token-revocation` (Universal Logout)
+    GlobalTokenRevocation,
 }
 
 /// One request as the fake received and answered it.
@@ -402,6 +429,7 @@ struct Org {
     window_secs: u64,
     shared_bucket: Bucket,
     op_buckets: HashMap<Operation, Bucket>,
+    oauth: OAuthState,
 }
 
 #[derive(Clone, Copy)]
@@ -460,7 +488,8 @@ impl FakeOkta {
                 concurrency_limit: None,
                 window_secs: DEFAULT_RATE_WINDOW.as_secs(),
                 shared_bucket: Bucket::new(DEFAULT_RATE_LIMIT),
-                op_buckets: HashMap::new(),
+                op_buckets: HashMap::from([(Operation::Token, Bucket::new(DEFAULT_RATE_LIMIT))]),
+                oauth: OAuthState::new(),
             }),
         });
         let router = Router::new().fallback(handle).with_state(shared.clone());
@@ -519,6 +548,7 @@ impl FakeOkta {
                 oauth_tokens_revoked: false,
                 suspended_count: 0,
                 unsuspended_count: 0,
+                universal_logouts: 0,
                 created,
                 status_changed: Some(created + Duration::from_secs(60)),
                 last_updated: created + Duration::from_secs(60),
@@ -566,19 +596,26 @@ impl FakeOkta {
         lock(&self.shared.org).journal.clone()
     }
 
-    /// POST/PUT/PATCH/DELETE requests, except those answered 429 (not processed).
+    /// POST/PUT/PATCH/DELETE requests, except those answered 429 (not processed)
+    /// and token requests (not a change to the org; see [`FakeOkta::token_requests`]).
+    /// A global token revocation is a write (to the user).
     pub fn writes(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.org)
             .journal
             .iter()
-            .filter(|r| r.is_write_method() && !r.rate_limited)
+            .filter(|r| {
+                r.is_write_method() && !r.rate_limited && r.operation != Some(Operation::Token)
+            })
             .cloned()
             .collect()
     }
 
-    /// Forgets the request journal (users and settings are kept).
+    /// Forgets the request journal, token requests included (users, apps,
+    /// tokens, used `jti`s and settings are kept).
     pub fn clear_requests(&self) {
-        lock(&self.shared.org).journal.clear();
+        let mut org = lock(&self.shared.org);
+        org.journal.clear();
+        org.oauth.token_requests.clear();
     }
 
     /// Sets the limit of the shared bucket (every endpoint without its own bucket).
@@ -631,6 +668,80 @@ impl FakeOkta {
     pub fn set_suspendable_statuses(&self, statuses: &[&str]) {
         lock(&self.shared.org).suspendable =
             statuses.iter().map(|s| s.to_ascii_uppercase()).collect();
+    }
+}
+
+/// OAuth 2.0 service apps, tokens, DPoP and Universal Logout.
+impl FakeOkta {
+    /// Registers an API Services app (or replaces the one with the same client
+    /// id, as a key rotation would). Panics if `public_jwk` is not a public RSA
+    /// (2048+) or EC P-256 JWK.
+    pub fn register_app(&self, app: OAuthApp) {
+        lock(&self.shared.org).oauth.register(app);
+    }
+
+    /// The registered apps.
+    pub fn apps(&self) -> Vec<OAuthApp> {
+        lock(&self.shared.org).oauth.apps()
+    }
+
+    /// `<base_url>/oauth2/v1/token`: a client assertion's `aud` and a token
+    /// request proof's `htu`.
+    pub fn token_url(&self) -> String {
+        format!("{}{TOKEN_PATH}", self.shared.base_url)
+    }
+
+    /// The lifetime of tokens issued from now on (default one hour, Okta's).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.shared.org).oauth.set_lifetime(lifetime);
+    }
+
+    /// Makes every token issued so far expired: the next call with one gets 401.
+    pub fn expire_all_tokens(&self) {
+        lock(&self.shared.org).oauth.expire_all(SystemTime::now());
+    }
+
+    /// The current DPoP nonce (what `DPoP-Nonce` announces).
+    pub fn dpop_nonce(&self) -> String {
+        lock(&self.shared.org).oauth.nonce()
+    }
+
+    /// Makes a new current DPoP nonce and returns it; the previous one is
+    /// still accepted (Okta keeps accepting an old nonce for a while), the one
+    /// before that no longer.
+    pub fn rotate_dpop_nonce(&self) -> String {
+        lock(&self.shared.org).oauth.rotate_nonce()
+    }
+
+    /// When on, API calls with a DPoP token need the current (or previous)
+    /// nonce in their proof, else 401 `use_dpop_nonce` with a `DPoP-Nonce`
+    /// header. Off by default, as in Okta today.
+    pub fn require_resource_nonce(&self, on: bool) {
+        lock(&self.shared.org).oauth.set_resource_nonce(on);
+    }
+
+    /// Whether the org has Universal Logout (default true); without it,
+    /// global token revocation is answered 403 `E0000006`.
+    pub fn set_universal_logout_licensed(&self, licensed: bool) {
+        lock(&self.shared.org)
+            .oauth
+            .set_universal_logout_licensed(licensed);
+    }
+
+    /// Every token request in arrival order, whatever the answer (also those
+    /// answered by a fault or 429).
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        lock(&self.shared.org).oauth.token_requests.clone()
+    }
+
+    /// Every client assertion `jti` consumed so far, in order.
+    pub fn used_assertion_jtis(&self) -> Vec<String> {
+        lock(&self.shared.org).oauth.used_assertion_jtis()
+    }
+
+    /// Every access token issued so far (without the tokens themselves).
+    pub fn tokens_issued(&self) -> Vec<IssuedToken> {
+        lock(&self.shared.org).oauth.tokens_issued()
     }
 }
 
@@ -703,6 +814,8 @@ enum Route {
     Lifecycle(String, Lifecycle),
     Sessions(String),
     Roles(String),
+    Token,
+    GlobalTokenRevocation,
     WrongMethod(&'static str),
     NotFound,
 }
@@ -716,6 +829,8 @@ impl Route {
             Route::Lifecycle(_, Lifecycle::Unsuspend) => Operation::Unsuspend,
             Route::Sessions(_) => Operation::ClearSessions,
             Route::Roles(_) => Operation::Roles,
+            Route::Token => Operation::Token,
+            Route::GlobalTokenRevocation => Operation::GlobalTokenRevocation,
             Route::WrongMethod(_) | Route::NotFound => return None,
         })
     }
@@ -723,6 +838,17 @@ impl Route {
 
 /// Routes on the raw path; the user segment is percent-decoded exactly once.
 fn route(method: &Method, raw_path: &str) -> Route {
+    if raw_path == TOKEN_PATH {
+        // Any method: the token endpoint answers a wrong one itself, OAuth-style.
+        return Route::Token;
+    }
+    if raw_path == GLOBAL_TOKEN_REVOCATION_PATH {
+        return if method == Method::POST {
+            Route::GlobalTokenRevocation
+        } else {
+            Route::WrongMethod("POST")
+        };
+    }
     let Some(rest) = raw_path.strip_prefix("/api/v1/users") else {
         return Route::NotFound;
     };
@@ -800,12 +926,20 @@ impl Answer {
     }
 }
 
+/// The largest request body read (token requests and revocations are small).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let _guard = InFlight(&shared.in_flight);
     let now = SystemTime::now();
     let request_id = random_string(24);
-    let (answer, delay) = process(&shared, &req, now, in_flight, &request_id);
+    let (parts, body) = req.into_parts();
+    // An unreadable or oversized body reads as empty, and is then malformed.
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let (answer, delay) = process(&shared, &parts, &body, now, in_flight, &request_id);
     let response = render(answer, now, &request_id);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -815,24 +949,18 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
 fn process(
     shared: &Shared,
-    req: &Request,
+    req: &http::request::Parts,
+    body: &[u8],
     now: SystemTime,
     in_flight: usize,
     request_id: &str,
 ) -> (Answer, Duration) {
     let now_secs = epoch_secs(now);
-    let method = req.method().clone();
-    let raw_path = req.uri().path().to_string();
-    let raw_query = req.uri().query().map(str::to_string);
+    let method = req.method.clone();
+    let raw_path = req.uri.path().to_string();
+    let raw_query = req.uri.query().map(str::to_string);
     let route = route(&method, &raw_path);
     let op = route.operation();
-
-    let authorized = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("SSWS "))
-        .is_some_and(|t| t.trim() == shared.token);
 
     let mut org = lock(&shared.org);
     let window_start = org.window_start(now_secs);
@@ -844,25 +972,42 @@ fn process(
     let mut user_id = None;
 
     let answer = 'answer: {
-        if !authorized {
-            // A rejected token does not use up the bucket; show its current state.
-            let b = *org.bucket_for(op);
-            let used = if b.window_start == window_start {
-                b.used
-            } else {
-                0
-            };
-            let rate = RateHeaders {
-                limit: b.limit,
-                remaining: b.limit.saturating_sub(used),
-                reset: window_start + window_secs,
-            };
-            break 'answer Answer::json(
-                StatusCode::UNAUTHORIZED,
-                error_body("E0000011", "Invalid token provided", &[]),
-                rate,
-            );
-        }
+        // The token endpoint authenticates the client itself, from the body.
+        let principal = if matches!(route, Route::Token) {
+            None
+        } else {
+            match oauth::authenticate(
+                &mut org.oauth,
+                &shared.token,
+                &shared.base_url,
+                &method,
+                &raw_path,
+                &req.headers,
+                now,
+            ) {
+                Ok(p) => Some(p),
+                Err(rejection) => {
+                    // A rejected token does not use up the bucket; show its current state.
+                    let b = *org.bucket_for(op);
+                    let used = if b.window_start == window_start {
+                        b.used
+                    } else {
+                        0
+                    };
+                    let rate = RateHeaders {
+                        limit: b.limit,
+                        remaining: b.limit.saturating_sub(used),
+                        reset: window_start + window_secs,
+                    };
+                    break 'answer Answer {
+                        status: rejection.status,
+                        body: Some(rejection.body),
+                        rate,
+                        extra: rejection.extra,
+                    };
+                }
+            }
+        };
         if org.concurrency_limit.is_some_and(|limit| in_flight > limit) {
             break 'answer concurrency_429(now_secs + 1);
         }
@@ -883,8 +1028,23 @@ fn process(
             reset: window_start + window_secs,
         };
 
+        // Scopes: an OAuth token may only do what it was granted (SSWS: anything).
+        if let (Some(p), Some(op)) = (&principal, op)
+            && !p.allows(op)
+        {
+            let r = oauth::insufficient_scope(&raw_path);
+            break 'answer Answer {
+                status: r.status,
+                body: Some(r.body),
+                rate,
+                extra: r.extra,
+            };
+        }
+
         // Resolve first (read only): faults match on who the request concerns.
         let query = parse_query(raw_query.as_deref());
+        let revocation =
+            matches!(route, Route::GlobalTokenRevocation).then(|| oauth::parse_revocation(body));
         let (target_idx, targets, list): (
             Option<usize>,
             Vec<String>,
@@ -898,7 +1058,11 @@ fn process(
                 let (values, page) = list_users(&org, &shared.base_url, &query, rate);
                 (None, values, Some(page))
             }
-            Route::WrongMethod(_) | Route::NotFound => (None, Vec::new(), None),
+            Route::GlobalTokenRevocation => match &revocation {
+                Some(Ok(id)) => (org.find_by_id(id), vec![id.clone()], None),
+                _ => (None, Vec::new(), None),
+            },
+            Route::Token | Route::WrongMethod(_) | Route::NotFound => (None, Vec::new(), None),
         };
         user_id = target_idx.map(|i| org.users[i].state.id.clone());
         let mut concerned: Vec<usize> = target_idx.into_iter().collect();
@@ -933,6 +1097,31 @@ fn process(
                 );
                 a.extra.push((header::ALLOW, allow.to_string()));
                 a
+            }
+            Route::Token => oauth::token(
+                &mut org.oauth,
+                &shared.base_url,
+                &method,
+                &req.headers,
+                body,
+                now,
+                rate,
+            ),
+            Route::GlobalTokenRevocation => {
+                let id = match revocation.expect("revocation route parses its body") {
+                    Ok(id) => id,
+                    Err(why) => break 'answer oauth::bad_revocation(why, rate),
+                };
+                if !org.oauth.universal_logout_licensed() {
+                    break 'answer oauth::not_licensed(rate);
+                }
+                match target_idx {
+                    None => user_not_found(&id, rate),
+                    Some(i) => {
+                        org.users[i].state.universal_logouts += 1;
+                        no_content(rate)
+                    }
+                }
             }
             Route::List => match list.expect("list route computes a page") {
                 Ok(page) => {
@@ -984,12 +1173,7 @@ fn process(
                     let s = &mut org.users[i].state;
                     s.sessions_cleared += 1;
                     s.oauth_tokens_revoked |= oauth;
-                    Answer {
-                        status: StatusCode::NO_CONTENT,
-                        body: None,
-                        rate,
-                        extra: Vec::new(),
-                    }
+                    no_content(rate)
                 }
             },
             Route::Lifecycle(k, action) => match target_idx {
@@ -1038,18 +1222,43 @@ fn process(
     };
 
     let seq = org.journal.len() as u64;
+    let rate_limited = answer.status == StatusCode::TOO_MANY_REQUESTS;
+    if op == Some(Operation::Token) {
+        let mut t = oauth::describe_token_request(seq, &req.headers, body, now);
+        t.status = answer.status.as_u16();
+        t.error = answer
+            .body
+            .as_ref()
+            .and_then(|b| b.get("error"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        t.token_type = answer
+            .body
+            .as_ref()
+            .filter(|_| answer.status == StatusCode::OK)
+            .and_then(|b| b.get("token_type"))
+            .and_then(Value::as_str)
+            .and_then(|tt| match tt {
+                "DPoP" => Some(TokenType::DPoP),
+                "Bearer" => Some(TokenType::Bearer),
+                _ => None,
+            });
+        t.injected = injected;
+        t.rate_limited = rate_limited;
+        org.oauth.token_requests.push(t);
+    }
     org.journal.push(RecordedRequest {
         seq,
         method: method.to_string(),
         path: raw_path,
         query: raw_query,
-        headers: recorded_headers(req.headers()),
+        headers: recorded_headers(&req.headers),
         operation: op,
         user_id,
         status: answer.status.as_u16(),
         x_okta_request_id: request_id.to_string(),
         injected,
-        rate_limited: answer.status == StatusCode::TOO_MANY_REQUESTS,
+        rate_limited,
         received_at: now,
     });
     (answer, delay)
@@ -1166,6 +1375,15 @@ fn concurrency_429(reset: u64) -> Answer {
     })
 }
 
+fn no_content(rate: RateHeaders) -> Answer {
+    Answer {
+        status: StatusCode::NO_CONTENT,
+        body: None,
+        rate,
+        extra: Vec::new(),
+    }
+}
+
 fn user_not_found(key: &str, rate: RateHeaders) -> Answer {
     Answer::json(
         StatusCode::NOT_FOUND,
@@ -1238,6 +1456,9 @@ fn recorded_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
                     Some((scheme, _)) => format!("{scheme} [redacted]"),
                     None => "[redacted]".to_string(),
                 }
+            } else if name.as_str() == "dpop" {
+                // A proof is a credential too (for a minute or so).
+                "[redacted]".to_string()
             } else {
                 value
             };

@@ -10,6 +10,7 @@
 //! - [`event_source`]: the SQS event source mapping (batches, visibility timeout,
 //!   partial batch responses, redelivery, dead-letter queue);
 //! - [`fake_okta`] and [`fake_slack`]: HTTP stand-ins that answer like the real services;
+//! - [`okta_keys`]: client keys and JWKs for Okta OAuth 2.0 service apps;
 //! - [`seed`]: the demo Okta org used by `make local`;
 //! - [`pipeline`]: all of the above wired together.
 
@@ -18,6 +19,7 @@ pub mod event_source;
 pub mod fake_okta;
 pub mod fake_slack;
 pub mod moto;
+pub mod okta_keys;
 pub mod pipeline;
 pub mod runtime_api;
 pub mod seed;

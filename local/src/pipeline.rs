@@ -10,6 +10,10 @@
 //! dropping it (a failed test, an error half-way through `start`) kills every
 //! child process too.
 //!
+//! With the fake Okta, the dispatcher's Okta secret is an API token or an
+//! OAuth 2.0 service app ([`OktaAuth`]); a real org always gets the API token
+//! from the environment.
+//!
 //! It also records what the functions log and what the event source did, so
 //! the demo can print per-user outcomes and tests can wait for them.
 
@@ -25,7 +29,9 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::aws_setup::{LocalAws, QueueSpec, SecretValues, Stack, create_stack};
+use crate::aws_setup::{
+    LocalAws, QueueSpec, SecretValues, Stack, create_stack, okta_api_token_secret_json,
+};
 use crate::event_source::{BatchReport, EventSourceEvent, EventSourceOptions, SqsEventSource};
 use crate::fake_okta::FakeOkta;
 use crate::fake_slack::FakeSlack;
@@ -48,6 +54,42 @@ pub enum Services {
     /// A real Okta org when `OKTA_ORG_URL` and `OKTA_API_TOKEN` are set, a
     /// real Slack webhook when `SLACK_WEBHOOK_URL` is; stand-ins otherwise.
     FromEnvironment,
+}
+
+/// How the dispatcher authenticates to the fake Okta (a real org: always the
+/// API token in `OKTA_API_TOKEN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OktaAuth {
+    /// An SSWS API token; the secret is `{"apiToken": "..."}`.
+    ApiToken,
+    /// An OAuth 2.0 service app ([`seed::register_demo_app`]: EC P-256 key,
+    /// DPoP required, the dispatcher's scopes); the secret is
+    /// `{"clientId": "0oa...", "privateKey": "<PEM>", "keyId": "local-demo"}`.
+    OAuth,
+}
+
+impl OktaAuth {
+    /// The variable `make local` reads: `oauth` (the default) or `ssws`.
+    pub const ENV: &'static str = "LOCAL_OKTA_AUTH";
+
+    /// Reads [`OktaAuth::ENV`]: unset or empty is [`OktaAuth::OAuth`].
+    pub fn from_env() -> anyhow::Result<OktaAuth> {
+        Self::parse(std::env::var(Self::ENV).ok().as_deref())
+    }
+
+    /// `oauth` or `ssws` (any case); `None` or blank is `oauth`.
+    pub fn parse(value: Option<&str>) -> anyhow::Result<OktaAuth> {
+        match value
+            .map(str::trim)
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" | "oauth" => Ok(OktaAuth::OAuth),
+            "ssws" => Ok(OktaAuth::ApiToken),
+            other => bail!("{} must be oauth or ssws, not {other:?}", Self::ENV),
+        }
+    }
 }
 
 /// How to start the pipeline. `new` gives settings fit for tests and the demo.
@@ -76,6 +118,10 @@ pub struct PipelineOptions {
     pub services: Services,
     /// Seed the fake Okta with [`seed::demo_users`].
     pub seed_demo_org: bool,
+    /// The dispatcher's credentials for the fake Okta. `new` gives
+    /// [`OktaAuth::ApiToken`]; `make local` sets it from `LOCAL_OKTA_AUTH`
+    /// (default OAuth).
+    pub okta_auth: OktaAuth,
     /// The function URL's address (port 0: a free one).
     pub function_url_addr: SocketAddr,
     /// Print every function log line on stderr.
@@ -104,6 +150,7 @@ impl PipelineOptions {
             dispatcher_env: Vec::new(),
             services: Services::Fakes,
             seed_demo_org: true,
+            okta_auth: OktaAuth::ApiToken,
             function_url_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             echo_logs: false,
             print_slack: false,
@@ -273,6 +320,8 @@ pub struct Pipeline {
     okta: Option<FakeOkta>,
     slack: Option<FakeSlack>,
     okta_org_url: String,
+    okta_auth: OktaAuth,
+    okta_client_id: Option<String>,
     slack_webhook_url: String,
     api_key: String,
     stack: Stack,
@@ -300,12 +349,18 @@ impl Pipeline {
             },
             Services::FromEnvironment => RealServices::from_env(),
         };
-        let (okta, okta_org_url, okta_token) = match &real.okta {
+        let mut okta_client_id = None;
+        let (okta, okta_org_url, okta_secret, okta_auth) = match &real.okta {
             Some((url, token)) => {
                 notices.push(format!(
                     "using the real Okta org at {url} (OKTA_ORG_URL); DRY_RUN defaults to true: set DRY_RUN=false to really suspend users"
                 ));
-                (None, url.clone(), token.clone())
+                (
+                    None,
+                    url.clone(),
+                    okta_api_token_secret_json(token),
+                    OktaAuth::ApiToken,
+                )
             }
             None => {
                 let okta = FakeOkta::start(seed::DEMO_OKTA_TOKEN).await;
@@ -313,7 +368,16 @@ impl Pipeline {
                     seed::seed_demo_org(&okta);
                 }
                 let url = okta.base_url();
-                (Some(okta), url, seed::DEMO_OKTA_TOKEN.to_string())
+                let secret = match options.okta_auth {
+                    OktaAuth::ApiToken => okta_api_token_secret_json(seed::DEMO_OKTA_TOKEN),
+                    OktaAuth::OAuth => {
+                        let app = seed::register_demo_app(&okta)
+                            .context("registering the demo OAuth app in the fake Okta")?;
+                        okta_client_id = Some(app.client_id.clone());
+                        app.secret_json()
+                    }
+                };
+                (Some(okta), url, secret, options.okta_auth)
             }
         };
         let (slack, slack_webhook_url) = match &real.slack_webhook {
@@ -343,7 +407,7 @@ impl Pipeline {
         let stack = create_stack(
             &aws,
             &queue_spec,
-            &SecretValues::new(&api_key, &okta_token, &slack_webhook_url),
+            &SecretValues::new(&api_key, "", &slack_webhook_url).with_okta_json(okta_secret),
         )
         .await
         .context("creating the queues and secrets in moto")?;
@@ -441,6 +505,8 @@ impl Pipeline {
             okta,
             slack,
             okta_org_url,
+            okta_auth,
+            okta_client_id,
             slack_webhook_url,
             api_key,
             stack,
@@ -477,6 +543,16 @@ impl Pipeline {
 
     pub fn okta_org_url(&self) -> &str {
         &self.okta_org_url
+    }
+
+    /// How the dispatcher authenticates to Okta (a real org: the API token).
+    pub fn okta_auth(&self) -> OktaAuth {
+        self.okta_auth
+    }
+
+    /// The demo OAuth app's client id (with [`OktaAuth::OAuth`] and the fake Okta).
+    pub fn okta_client_id(&self) -> Option<&str> {
+        self.okta_client_id.as_deref()
     }
 
     pub fn slack_webhook_url(&self) -> &str {
@@ -723,6 +799,19 @@ mod tests {
             .is_none()
         );
         assert!(UserOutcome::from_log(&line(DISPATCHER, "panicked at ...")).is_none());
+    }
+
+    #[test]
+    fn local_okta_auth_defaults_to_oauth() {
+        assert_eq!(OktaAuth::parse(None).unwrap(), OktaAuth::OAuth);
+        assert_eq!(OktaAuth::parse(Some(" ")).unwrap(), OktaAuth::OAuth);
+        assert_eq!(OktaAuth::parse(Some("OAuth")).unwrap(), OktaAuth::OAuth);
+        assert_eq!(OktaAuth::parse(Some("ssws")).unwrap(), OktaAuth::ApiToken);
+        let err = OktaAuth::parse(Some("basic")).unwrap_err().to_string();
+        assert!(
+            err.contains("LOCAL_OKTA_AUTH must be oauth or ssws"),
+            "{err}"
+        );
     }
 
     #[test]

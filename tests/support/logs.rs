@@ -70,7 +70,8 @@ fn install() {
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
-            .with_env_filter("info")
+            // Every level, so that tests can show no secret appears at any of them.
+            .with_env_filter("trace")
             .with_writer(ThreadCapture)
             .init();
     });

@@ -105,6 +105,8 @@ impl SlackClient {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(3))
+            // A redirect is never a post: report it rather than follow it.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("static client settings are valid");
         SlackClient {
@@ -225,11 +227,11 @@ impl SlackClient {
                         error.unwrap_or_else(|| "ok: false".into())
                     )),
                     Err(_) => Attempt::Fail(format!(
-                        "chat.postMessage answered something unreadable: {body}"
+                        "chat.postMessage answered something unreadable: {short}"
                     )),
                 }
             }
-            _ => Attempt::Fail(format!("Slack answered {status} {}", body.trim())),
+            _ => Attempt::Fail(format!("Slack answered {status} {}", short.trim())),
         }
     }
 }

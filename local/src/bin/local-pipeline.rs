@@ -15,6 +15,10 @@
 //! `OKTA_ORG_URL` + `OKTA_API_TOKEN` and `SLACK_WEBHOOK_URL` are set (demo and
 //! up only); against a real org `DRY_RUN` defaults to true.
 //!
+//! With the Okta stand-in, the dispatcher authenticates as an OAuth 2.0
+//! service app (private_key_jwt, DPoP) unless `LOCAL_OKTA_AUTH=ssws` asks for
+//! an API token.
+//!
 //! Ctrl-C (SIGINT) or SIGTERM stops everything cleanly; every child process
 //! dies with this one in any case.
 
@@ -29,7 +33,7 @@ use futures::StreamExt as _;
 use local_pipeline::event_source::{BatchOutcome, EventSourceEvent};
 use local_pipeline::fake_okta::SeedUser;
 use local_pipeline::pipeline::{
-    DISPATCHER, INGEST, Pipeline, PipelineOptions, Services, UserOutcome, lambda_bin_dir,
+    DISPATCHER, INGEST, OktaAuth, Pipeline, PipelineOptions, Services, UserOutcome, lambda_bin_dir,
     oort_event,
 };
 use local_pipeline::runtime_api::{LogLine, LogSource};
@@ -59,6 +63,7 @@ options:
 
 environment:
   OKTA_ORG_URL + OKTA_API_TOKEN   use a real Okta org (DRY_RUN then defaults to true)
+  LOCAL_OKTA_AUTH                 local Okta: oauth (default: OAuth service app, DPoP) or ssws (API token)
   SLACK_WEBHOOK_URL               post summaries to a real Slack webhook
   DRY_RUN, MAX_USERS_PER_EVENT, ACTION_SEVERITIES, PROTECTED_USERS, PROTECT_ADMINS,
   OKTA_MAX_CONCURRENCY            passed to the dispatcher
@@ -190,10 +195,11 @@ async fn stop_signal() {
     }
 }
 
-fn base_options(args: &Args, services: Services) -> PipelineOptions {
+fn base_options(args: &Args, services: Services) -> anyhow::Result<PipelineOptions> {
     let bin_dir = args.bin_dir.clone().unwrap_or_else(lambda_bin_dir);
     let mut options = PipelineOptions::new(bin_dir);
     options.services = services;
+    options.okta_auth = OktaAuth::from_env()?;
     options.echo_logs = args.verbose;
     options.print_slack = true;
     options.api_key = Some(
@@ -211,7 +217,7 @@ fn base_options(args: &Args, services: Services) -> PipelineOptions {
             options.dispatcher_env.push((name.to_string(), value));
         }
     }
-    options
+    Ok(options)
 }
 
 /// Starts the pipeline unless interrupted first (a half-started pipeline is
@@ -250,6 +256,7 @@ fn print_banner(pipeline: &Pipeline) {
         Some(_) => println!("Okta (local stand-in)        {}", pipeline.okta_org_url()),
         None => println!("Okta                         {}", pipeline.okta_org_url()),
     }
+    println!("Okta auth                    {}", okta_auth_line(pipeline));
     match pipeline.slack() {
         Some(slack) => println!("Slack (local stand-in)       {}", slack.webhook_url()),
         None => println!("Slack                        real webhook from SLACK_WEBHOOK_URL"),
@@ -265,6 +272,25 @@ fn print_banner(pipeline: &Pipeline) {
         o.max_receive_count
     );
     println!("function URL                 {}", pipeline.function_url());
+}
+
+/// Which credentials the dispatcher uses, in one line.
+fn okta_auth_line(pipeline: &Pipeline) -> String {
+    match (
+        pipeline.okta(),
+        pipeline.okta_auth(),
+        pipeline.okta_client_id(),
+    ) {
+        (None, _, _) => "SSWS API token from OKTA_API_TOKEN".to_string(),
+        (Some(_), OktaAuth::OAuth, Some(client_id)) => format!(
+            "OAuth 2.0 service app {client_id} (private_key_jwt with EC P-256 key \"{}\", DPoP required); LOCAL_OKTA_AUTH=ssws for an API token",
+            local_pipeline::seed::DEMO_OAUTH_KEY_ID
+        ),
+        (Some(_), _, _) => {
+            "SSWS API token (LOCAL_OKTA_AUTH=ssws; unset it for an OAuth 2.0 service app)"
+                .to_string()
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -527,7 +553,7 @@ fn events_dir(args: &Args) -> PathBuf {
 
 async fn demo(args: &Args) -> anyhow::Result<Finish> {
     let samples = samples(&events_dir(args))?;
-    let mut options = base_options(args, Services::FromEnvironment);
+    let mut options = base_options(args, Services::FromEnvironment)?;
     options.visibility_timeout = Duration::from_secs(5);
     let Some(pipeline) = start(options).await? else {
         return Ok(Finish::Interrupted);
@@ -653,7 +679,7 @@ async fn run_samples(
 // ---------------------------------------------------------------------------
 
 async fn up(args: &Args) -> anyhow::Result<Finish> {
-    let mut options = base_options(args, Services::FromEnvironment);
+    let mut options = base_options(args, Services::FromEnvironment)?;
     options.function_url_addr = ([127, 0, 0, 1], args.port.unwrap_or(9000)).into();
     let pipeline = match start(options.clone()).await {
         Err(e) if args.port.is_none() && format!("{e:#}").contains("binding the function URL") => {
@@ -729,7 +755,7 @@ async fn post(http: &reqwest::Client, pipeline: &Pipeline, body: &Value) -> anyh
 }
 
 async fn bench(args: &Args) -> anyhow::Result<Finish> {
-    let mut options = base_options(args, Services::Fakes);
+    let mut options = base_options(args, Services::Fakes)?;
     options.print_slack = false;
     options.dispatcher_env = vec![("DRY_RUN".into(), "false".into())];
     // Lambda scales a function URL's function out to the requests in flight.
