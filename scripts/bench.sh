@@ -11,6 +11,8 @@ echo "==> cargo build --release --bins"
 "$CARGO" build --release --bins
 echo "==> ingest: per-request work in-process (criterion)"
 "$CARGO" bench -p ingest --bench handler
+echo "==> dispatcher: signing a DPoP proof and a client assertion (criterion)"
+"$CARGO" bench -p dispatcher --bench okta_signing
 echo "==> function processes: cold start, first event, peak memory, binary size"
 "$CARGO" bench -p integration-tests --bench function_process
 echo "==> dispatcher: concurrency bound, 100 requests/minute Okta bucket"

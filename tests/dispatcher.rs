@@ -1417,3 +1417,29 @@ async fn no_key_assertion_token_or_proof_appears_in_any_log_line() {
     }
     assert!(!text.contains("access_token") && !text.contains("client_assertion="));
 }
+
+#[tokio::test]
+async fn a_connectivity_test_or_a_held_event_never_fetches_a_token() {
+    let s = setup_okta(
+        |o| oauth_secret(o, RSA_2048, |a| a, json!({})),
+        &[("MAX_USERS_PER_EVENT", "1")],
+    )
+    .await;
+    let test = json!({"id": "t-1", "detail-type": "WebhookTest", "detail": {"usersFailing": ["ana.lima@example.com"]}});
+    let held = record(
+        "m-2",
+        &failed_check("m-2", &["ana.lima@example.com", "li.wei@example.com"]),
+        1,
+    );
+    assert!(
+        run(&s, &[record("m-1", &test.to_string(), 1), held])
+            .await
+            .is_empty()
+    );
+    assert_eq!(s.slack.messages().len(), 2);
+    assert!(
+        s.okta.token_requests().is_empty(),
+        "no Okta call, not even for a token"
+    );
+    assert!(s.okta.requests().is_empty());
+}

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use local_pipeline::pipeline::{Pipeline, PipelineOptions, Services, lambda_bin_dir, oort_event};
+use local_pipeline::pipeline::{
+    OktaAuth, Pipeline, PipelineOptions, Services, lambda_bin_dir, oort_event,
+};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -16,11 +18,13 @@ use tokio::time::Instant;
 pub const TEST_API_KEY: &str = "e2e-test-api-key";
 
 /// Settings for a test: fakes only (whatever the environment says), the demo
-/// org, a 3 s visibility timeout and a dispatcher timeout no longer than it,
+/// org, the dispatcher signed in as an OAuth service app with DPoP (the
+/// recommended production setup), a 3 s visibility timeout and a dispatcher timeout no longer than it,
 /// so a slow invocation never overlaps its own redelivery.
 pub fn test_options() -> PipelineOptions {
     let mut options = PipelineOptions::new(lambda_bin_dir());
     options.services = Services::Fakes;
+    options.okta_auth = OktaAuth::OAuth;
     options.api_key = Some(TEST_API_KEY.to_string());
     options.visibility_timeout = Duration::from_secs(3);
     options.dispatcher_timeout = Duration::from_secs(3);
