@@ -7,10 +7,11 @@ use shared::config::{self, ConfigError, Lookup};
 
 /// The header Oort's "API Key" auth sends by default (the admin may choose another).
 pub const DEFAULT_API_KEY_HEADER: &str = "x-api-client-token";
-/// A Lambda function URL buffers at most 6 MB; a webhook event is far smaller.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// SQS's classic message size limit; queues may allow up to 1 MiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 262_144;
+/// The largest body accepted: SQS's 1 MiB message limit less room for the
+/// message attributes, so that every accepted body fits the queue.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024 - 1024;
+/// SQS's message size limit (since 2025), and the template's queues'.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -70,7 +71,7 @@ mod tests {
     fn defaults_apply_and_header_is_lower_cased() {
         let c = from(&[("QUEUE_URL", "q"), ("API_KEY_SECRET_ID", "s")]).unwrap();
         assert_eq!(c.api_key_header.as_str(), "x-api-client-token");
-        assert_eq!(c.max_message_bytes, 262_144);
+        assert_eq!(c.max_message_bytes, 1_048_576);
         assert_eq!(c.secret_ttl, Duration::from_secs(300));
         let c = from(&[
             ("QUEUE_URL", "q"),

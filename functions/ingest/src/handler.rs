@@ -5,12 +5,15 @@
 //! rejection has a status and a message a person can act on; no message ever
 //! names the expected key.
 
+use std::future::Future;
+
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::event::OortEvent;
+use shared::metrics::{Emitter, Metrics};
 use shared::secrets::SecretReader;
 
 use crate::api_key::{ApiKeys, KeySet, MIN_EARLY_REFRESH};
@@ -62,6 +65,33 @@ impl Rejection {
         } else {
             "rejected"
         }
+    }
+
+    /// The class of a 4xx, the `Reason` dimension of the `Requests` metric
+    /// (`None` for a 5xx): `auth` 401, `method` 405, `malformed` 400,
+    /// `too_large` 413.
+    pub fn reason_class(&self) -> Option<&'static str> {
+        match self {
+            Rejection::MissingKey(_) | Rejection::WrongKey(_) => Some("auth"),
+            Rejection::MethodNotAllowed(_) => Some("method"),
+            Rejection::Malformed(_) => Some("malformed"),
+            Rejection::BodyTooLarge { .. }
+            | Rejection::MessageTooLarge { .. }
+            | Rejection::QueueRefusedSize { .. } => Some("too_large"),
+            Rejection::KeyUnavailable | Rejection::QueueUnavailable => None,
+        }
+    }
+}
+
+/// Counts one answer in the `Requests` metric: `Answer` = `queued`,
+/// `rejected` (with `Reason` = [`Rejection::reason_class`]) or `failed` (5xx).
+pub fn count_request(metrics: &mut Metrics, rejection: Option<&Rejection>) {
+    match rejection.map(|r| (r.outcome(), r.reason_class())) {
+        None => metrics.count("Requests", 1, &[("Answer", "queued")]),
+        Some((answer, Some(reason))) => {
+            metrics.count("Requests", 1, &[("Answer", answer), ("Reason", reason)])
+        }
+        Some((answer, None)) => metrics.count("Requests", 1, &[("Answer", answer)]),
     }
 }
 
@@ -131,12 +161,38 @@ pub fn accept_body(body: &Body, max_message_bytes: usize) -> Result<Accepted, Re
     Ok(Accepted { event, message })
 }
 
-/// The whole pre-queue check against a known key set: what runs on every
-/// request besides the two network calls (benchmarked in `benches/handler.rs`).
-pub fn accept(request: &Request, config: &Config, keys: &KeySet) -> Result<Accepted, Rejection> {
+/// Whether a presented API key is right: the cached secret in production
+/// ([`ApiKeys`]), a fixed [`KeySet`] in tests and benchmarks.
+pub trait KeyCheck: Sync {
+    fn check(&self, presented: &[u8]) -> impl Future<Output = Result<bool, Rejection>> + Send;
+}
+
+impl KeyCheck for KeySet {
+    async fn check(&self, presented: &[u8]) -> Result<bool, Rejection> {
+        Ok(self.matches(presented))
+    }
+}
+
+impl KeyCheck for ApiKeys {
+    async fn check(&self, presented: &[u8]) -> Result<bool, Rejection> {
+        self.verify(presented).await.map_err(|e| {
+            tracing::error!(error = %e, "could not read the API key");
+            Rejection::KeyUnavailable
+        })
+    }
+}
+
+/// Everything before the queue, in its one order: the method, the key (the
+/// body is not looked at before it passes), the body. Production, tests and
+/// the benchmark (`benches/handler.rs`) all run this.
+pub async fn accept(
+    request: &Request,
+    config: &Config,
+    keys: &impl KeyCheck,
+) -> Result<Accepted, Rejection> {
     check_method(request)?;
     let key = presented_key(request, &config.api_key_header)?;
-    if !keys.matches(key) {
+    if !keys.check(key).await? {
         return Err(Rejection::WrongKey(config.api_key_header.to_string()));
     }
     accept_body(request.body(), config.max_message_bytes)
@@ -147,6 +203,7 @@ pub struct Ingest {
     config: Config,
     sqs: aws_sdk_sqs::Client,
     keys: ApiKeys,
+    metrics: Emitter,
 }
 
 impl Ingest {
@@ -173,12 +230,29 @@ impl Ingest {
             config.secret_ttl,
             min_early_refresh,
         );
-        Ingest { config, sqs, keys }
+        Ingest {
+            config,
+            sqs,
+            keys,
+            metrics: Emitter::stdout("ingest"),
+        }
+    }
+
+    /// Writes the metrics (one EMF line per request) to `emitter` instead
+    /// of stdout.
+    pub fn with_metrics(mut self, emitter: Emitter) -> Ingest {
+        self.metrics = emitter;
+        self
     }
 
     /// Answers one request. Never fails: every outcome is an HTTP answer.
+    /// Each answer is counted in one metrics line.
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        match self.process(&request).await {
+        let result = self.process(&request).await;
+        let mut metrics = self.metrics.metrics();
+        count_request(&mut metrics, result.as_ref().err());
+        self.metrics.emit(metrics);
+        match result {
             Ok((accepted, message_id)) => {
                 let event = &accepted.event;
                 tracing::info!(
@@ -187,15 +261,21 @@ impl Ingest {
                     check_id = event.check_id.as_deref().unwrap_or_default(),
                     severity = event.severity.as_deref().unwrap_or_default(),
                     user_count = event.users.len(),
+                    invalid_count = event.invalid.len(),
                     message_id = %message_id,
                     outcome = "queued",
                     status = 200,
                     "webhook queued"
                 );
-                respond(
-                    StatusCode::OK,
-                    json!({"status": "queued", "eventId": accepted.message.event_id, "messageId": message_id}),
-                )
+                let mut answer = json!({"status": "queued", "eventId": accepted.message.event_id, "messageId": message_id});
+                // Queued all the same; the sender learns what will not be acted on.
+                if !event.invalid.is_empty() {
+                    answer["invalidUsers"] = json!(event.invalid.len());
+                }
+                if !event.ignored.is_empty() {
+                    answer["ignoredFields"] = json!(event.ignored);
+                }
+                respond(StatusCode::OK, answer)
             }
             Err(rejection) => {
                 let status = rejection.status();
@@ -218,16 +298,7 @@ impl Ingest {
     }
 
     async fn process(&self, request: &Request) -> Result<(Accepted, String), Rejection> {
-        check_method(request)?;
-        let key = presented_key(request, &self.config.api_key_header)?;
-        let valid = self.keys.verify(key).await.map_err(|e| {
-            tracing::error!(error = %e, "could not read the API key");
-            Rejection::KeyUnavailable
-        })?;
-        if !valid {
-            return Err(Rejection::WrongKey(self.config.api_key_header.to_string()));
-        }
-        let accepted = accept_body(request.body(), self.config.max_message_bytes)?;
+        let accepted = accept(request, &self.config, &self.keys).await?;
         let message_id = self.send(&accepted.message).await?;
         Ok((accepted, message_id))
     }
@@ -309,7 +380,7 @@ mod tests {
 
     fn status(request: &Request) -> Result<String, (u16, String)> {
         let keys = KeySet::new(["right"]);
-        accept(request, &config(), &keys)
+        futures::executor::block_on(accept(request, &config(), &keys))
             .map(|a| a.message.event_id)
             .map_err(|r| (r.status().as_u16(), r.to_string()))
     }
@@ -406,12 +477,77 @@ mod tests {
             r#"{{"id": "e", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
             "x".repeat(300_000)
         );
-        let (code, message) = status(&request("POST", Some("right"), Body::Text(big))).unwrap_err();
-        assert_eq!(code, 413);
         assert!(
-            message.contains("over the queue's limit of 262144 bytes"),
-            "{message}"
+            status(&request("POST", Some("right"), Body::Text(big.clone()))).is_ok(),
+            "fits the default 1 MiB queue"
         );
+        let small_queue = Config::from_lookup(&|k: &str| match k {
+            "QUEUE_URL" => Some("q".into()),
+            "API_KEY_SECRET_ID" => Some("s".into()),
+            "MAX_MESSAGE_BYTES" => Some("262144".into()),
+            _ => None,
+        })
+        .unwrap();
+        let keys = KeySet::new(["right"]);
+        let request = request("POST", Some("right"), Body::Text(big));
+        let rejection =
+            futures::executor::block_on(accept(&request, &small_queue, &keys)).unwrap_err();
+        assert_eq!(rejection.status(), 413);
+        assert!(
+            rejection
+                .to_string()
+                .contains("over the queue's limit of 262144 bytes"),
+            "{rejection}"
+        );
+    }
+
+    #[test]
+    fn each_answer_is_counted_by_answer_and_reason_class() {
+        let line = |rejection: Option<Rejection>| {
+            let mut metrics = Metrics::new("ingest");
+            count_request(&mut metrics, rejection.as_ref());
+            let lines = metrics.lines(1);
+            assert_eq!(lines.len(), 1, "one line per request");
+            let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+            shared::metrics::validate(&line).unwrap();
+            assert_eq!(line["Requests"], 1);
+            (
+                shared::metrics::dimension_set(&line, "Requests").unwrap(),
+                line["Answer"].as_str().unwrap().to_string(),
+                line["Reason"].as_str().map(String::from),
+            )
+        };
+        let dims = |d: &[&str]| d.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            line(None),
+            (dims(&["Function", "Answer"]), "queued".into(), None)
+        );
+        let rejected = |r: Rejection, reason: &str| {
+            assert_eq!(
+                line(Some(r)),
+                (
+                    dims(&["Function", "Answer", "Reason"]),
+                    "rejected".into(),
+                    Some(reason.into())
+                )
+            );
+        };
+        rejected(Rejection::MissingKey("h".into()), "auth");
+        rejected(Rejection::WrongKey("h".into()), "auth");
+        rejected(Rejection::MethodNotAllowed("GET".into()), "method");
+        rejected(Rejection::Malformed("x".into()), "malformed");
+        rejected(Rejection::BodyTooLarge { size: 2, limit: 1 }, "too_large");
+        rejected(
+            Rejection::MessageTooLarge { size: 2, limit: 1 },
+            "too_large",
+        );
+        rejected(Rejection::QueueRefusedSize { size: 2 }, "too_large");
+        for failed in [Rejection::KeyUnavailable, Rejection::QueueUnavailable] {
+            assert_eq!(
+                line(Some(failed)),
+                (dims(&["Function", "Answer"]), "failed".into(), None)
+            );
+        }
     }
 
     #[test]

@@ -3,13 +3,12 @@
 //! The body is the event exactly as received, so nothing the sender said is
 //! lost. One message group per event (each message stands alone), and the
 //! envelope `id` as the de-duplication id, so a redelivery of the same event
-//! within SQS's 5-minute window is dropped by the queue itself.
+//! within SQS's 5-minute window is dropped by the queue itself. The id rules
+//! are [`shared::queue`]'s.
 
-use sha2::{Digest, Sha256};
 use shared::event::OortEvent;
+use shared::queue;
 
-/// SQS's limit for group and de-duplication ids.
-const MAX_SQS_ID_LEN: usize = 128;
 /// Attribute values are for filtering and reading, not for carrying data.
 const MAX_ATTRIBUTE_CHARS: usize = 256;
 
@@ -26,13 +25,12 @@ pub struct QueueMessage {
 
 impl QueueMessage {
     pub fn build(body: String, event: &OortEvent) -> QueueMessage {
-        let (event_id, sqs_id) = match &event.id {
-            Some(id) if !id.trim().is_empty() => (id.clone(), sqs_id(id)),
-            _ => {
-                let digest = hex::encode(Sha256::digest(body.as_bytes()));
-                (format!("sha256:{digest}"), digest)
-            }
+        let event_id = match &event.id {
+            Some(id) if !id.trim().is_empty() => id.clone(),
+            _ => queue::body_event_id(&body),
         };
+        let dedup_id = queue::event_dedup_id(event.id.as_deref(), &body);
+        let group_id = queue::group_id(&event_id);
         let mut attributes = vec![("eventType", attribute_value(event.kind.as_str()))];
         if let Some(severity) = &event.severity {
             attributes.push(("severity", attribute_value(severity)));
@@ -43,8 +41,8 @@ impl QueueMessage {
         QueueMessage {
             event_id,
             body,
-            group_id: sqs_id.clone(),
-            dedup_id: sqs_id,
+            group_id,
+            dedup_id,
             attributes,
         }
     }
@@ -58,21 +56,6 @@ impl QueueMessage {
                 .iter()
                 .map(|(name, value)| name.len() + "String".len() + value.len())
                 .sum::<usize>()
-    }
-}
-
-/// The id itself when SQS accepts it as a group/de-duplication id (up to 128
-/// characters, ASCII letters, digits and punctuation); otherwise its SHA-256,
-/// which is stable, so redeliveries still de-duplicate.
-fn sqs_id(id: &str) -> String {
-    if id.len() <= MAX_SQS_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation())
-    {
-        id.to_string()
-    } else {
-        hex::encode(Sha256::digest(id.as_bytes()))
     }
 }
 
@@ -117,6 +100,7 @@ pub fn is_sqs_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     fn message(body: &str) -> QueueMessage {
         let event = OortEvent::parse(body.as_bytes()).unwrap();
@@ -128,8 +112,8 @@ mod tests {
         let body = r#"{"id": "5d0c3f4e-1a2b", "detail-type": "FAILED_CHECK", "detail": {"severity": "critical"}}"#;
         let m = message(body);
         assert_eq!(m.event_id, "5d0c3f4e-1a2b");
-        assert_eq!(m.group_id, "5d0c3f4e-1a2b");
-        assert_eq!(m.dedup_id, "5d0c3f4e-1a2b");
+        assert_eq!(m.group_id, "e:5d0c3f4e-1a2b");
+        assert_eq!(m.dedup_id, "e:5d0c3f4e-1a2b");
         assert_eq!(m.body, body, "the body travels as received");
         assert_eq!(
             m.attributes,
@@ -147,7 +131,7 @@ mod tests {
         let m = message(body);
         let digest = hex::encode(Sha256::digest(body.as_bytes()));
         assert_eq!(m.event_id, format!("sha256:{digest}"));
-        assert_eq!(m.dedup_id, digest);
+        assert_eq!(m.dedup_id, format!("b:{digest}"));
         assert_eq!(
             message(body).dedup_id,
             m.dedup_id,
@@ -166,7 +150,7 @@ mod tests {
             );
             let m = message(&body);
             assert_eq!(m.event_id, id);
-            assert_eq!(m.dedup_id.len(), 64);
+            assert_eq!(m.dedup_id.len(), 66);
             assert_eq!(m.dedup_id, message(&body).dedup_id);
         }
     }
