@@ -34,6 +34,24 @@ pub struct Config {
     pub max_receive_count: u32,
     /// `SECRET_TTL_SECONDS`: how long credentials are cached.
     pub secret_ttl: Duration,
+    /// `STORE_TABLE`: the DynamoDB store of held events, suspensions and
+    /// decisions; without it there are no buttons.
+    pub store_table: Option<String>,
+    /// `SLACK_APPROVERS`: Slack user ids allowed to decide (buttons shown
+    /// only when these or a group are set).
+    pub slack_approvers: Vec<String>,
+    /// `SLACK_APPROVER_GROUP`: a Slack user group id allowed to decide.
+    pub slack_approver_group: Option<String>,
+    /// `APPROVAL_TTL_HOURS`: how long a held event can be approved.
+    pub approval_ttl: Duration,
+    /// `QUEUE_URL`: the events queue, to return failed messages early.
+    pub queue_url: Option<String>,
+    /// `RETRY_DELAY_SECONDS`: the first wait before a failed message comes
+    /// back; each next one is 4 times longer, at most 15 minutes.
+    pub retry_delay: Duration,
+    /// `ACT_ON_PROVIDERS`: upper-cased identity providers (`OKTA`); when set,
+    /// only users whose check failed on one of them are acted on.
+    pub act_on_providers: Vec<String>,
     /// `UNIVERSAL_LOGOUT`: after suspending, revoke the user's tokens in
     /// every app that supports Universal Logout.
     pub universal_logout: bool,
@@ -55,14 +73,82 @@ impl Config {
             max_users_per_event: config::number_in(env, "MAX_USERS_PER_EVENT", 20, 1..=10_000)?,
             dry_run: config::flag(env, "DRY_RUN", false)?,
             action_severities: lower(config::list(env, "ACTION_SEVERITIES")),
-            protected_users: lower(config::list(env, "PROTECTED_USERS")),
+            protected_users: protected_users(env)?,
             protect_admins: config::flag(env, "PROTECT_ADMINS", true)?,
             okta_max_concurrency: config::number_in(env, "OKTA_MAX_CONCURRENCY", 4, 1..=32)?,
             max_receive_count: config::number_in(env, "MAX_RECEIVE_COUNT", 5, 1..=1000)?,
             secret_ttl: config::seconds(env, "SECRET_TTL_SECONDS", Duration::from_secs(300))?,
             universal_logout: config::flag(env, "UNIVERSAL_LOGOUT", false)?,
+            store_table: config::optional(env, "STORE_TABLE"),
+            slack_approvers: slack_ids(env, "SLACK_APPROVERS", shared::decision::is_slack_user_id)?,
+            slack_approver_group: slack_ids(
+                env,
+                "SLACK_APPROVER_GROUP",
+                shared::decision::is_slack_group_id,
+            )?
+            .into_iter()
+            .next(),
+            approval_ttl: Duration::from_secs(
+                3600 * config::number_in(env, "APPROVAL_TTL_HOURS", 72u64, 1..=720)?,
+            ),
+            queue_url: config::optional(env, "QUEUE_URL"),
+            retry_delay: Duration::from_secs(config::number_in(
+                env,
+                "RETRY_DELAY_SECONDS",
+                30,
+                1..=900,
+            )?),
+            act_on_providers: config::list(env, "ACT_ON_PROVIDERS")
+                .into_iter()
+                .map(|p| p.to_ascii_uppercase())
+                .collect(),
         })
     }
+}
+
+/// Slack ids (`U…`, `S…`), each checked with `valid`.
+fn slack_ids(
+    env: &impl Lookup,
+    name: &'static str,
+    valid: fn(&str) -> bool,
+) -> Result<Vec<String>, ConfigError> {
+    let ids = config::list(env, name);
+    if let Some(bad) = ids.iter().find(|id| !valid(id)) {
+        return Err(ConfigError::invalid(
+            name,
+            format!("{bad:?} is not a Slack id of the right kind"),
+        ));
+    }
+    Ok(ids)
+}
+
+impl Config {
+    /// Whether summaries carry Approve/Dismiss/Unsuspend buttons: a store to
+    /// remember what was held and done, and someone allowed to click.
+    pub fn buttons(&self) -> bool {
+        self.store_table.is_some()
+            && (!self.slack_approvers.is_empty() || self.slack_approver_group.is_some())
+    }
+}
+
+/// `PROTECTED_USERS`, lower-cased. An entry with a space or a semicolon in
+/// it is a typo (a missing comma) that would silently unprotect both
+/// accounts, so it stops the start-up.
+fn protected_users(env: &impl Lookup) -> Result<Vec<String>, ConfigError> {
+    let entries = lower(config::list(env, "PROTECTED_USERS"));
+    for (i, entry) in entries.iter().enumerate() {
+        if let Some(c) = entry.chars().find(|c| c.is_whitespace() || *c == ';') {
+            let what = if c == ';' { "a semicolon" } else { "a space" };
+            return Err(ConfigError::invalid(
+                "PROTECTED_USERS",
+                format!(
+                    "entry {} ({entry:?}) contains {what}: separate logins, emails and ids with commas",
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(entries)
 }
 
 fn lower(items: Vec<String>) -> Vec<String> {
@@ -142,6 +228,53 @@ mod tests {
         .unwrap();
         assert_eq!(c.protected_users, ["root@acme.com", "00uabc"]);
         assert_eq!(c.action_severities, ["critical", "high"]);
+    }
+
+    #[test]
+    fn buttons_need_a_store_and_an_approver() {
+        assert!(!from(&[]).unwrap().buttons());
+        assert!(!from(&[("STORE_TABLE", "t")]).unwrap().buttons());
+        assert!(
+            !from(&[("SLACK_APPROVERS", "U0APPROVER")])
+                .unwrap()
+                .buttons()
+        );
+        assert!(
+            from(&[("STORE_TABLE", "t"), ("SLACK_APPROVERS", "U0APPROVER")])
+                .unwrap()
+                .buttons()
+        );
+        assert!(
+            from(&[("STORE_TABLE", "t"), ("SLACK_APPROVER_GROUP", "S0TEAM")])
+                .unwrap()
+                .buttons()
+        );
+        let err = from(&[("SLACK_APPROVERS", "U0APPROVER,ana@example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("SLACK_APPROVERS is invalid"), "{err}");
+        assert_eq!(
+            from(&[]).unwrap().approval_ttl,
+            Duration::from_secs(72 * 3600)
+        );
+    }
+
+    #[test]
+    fn a_protected_list_typo_stops_the_start_up() {
+        for (raw, what) in [
+            ("root@acme.com; breakglass@acme.com", "a semicolon"),
+            ("root@acme.com breakglass@acme.com", "a space"),
+            ("ok@acme.com,tab\there@acme.com", "a space"),
+        ] {
+            let err = from(&[("PROTECTED_USERS", raw)]).unwrap_err().to_string();
+            assert!(
+                err.starts_with("PROTECTED_USERS is invalid: entry"),
+                "{err}"
+            );
+            assert!(err.contains(what), "{raw}: {err}");
+        }
+        let c = from(&[("PROTECTED_USERS", " root@acme.com , ,00uX ")]).unwrap();
+        assert_eq!(c.protected_users, ["root@acme.com", "00ux"]);
     }
 
     #[test]

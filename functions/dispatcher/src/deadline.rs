@@ -37,6 +37,12 @@ impl Deadline {
         )
     }
 
+    /// An equal share of the time left, for one of `parts` pieces of work
+    /// that run one after the other: a slow one cannot use up the others'.
+    pub fn share(&self, parts: u32) -> Deadline {
+        Deadline::after(self.remaining() / parts.max(1))
+    }
+
     /// Sleeps for `wait` if that ends before the deadline; otherwise returns
     /// at once with `false`.
     pub async fn sleep(&self, wait: Duration) -> bool {

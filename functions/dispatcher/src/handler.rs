@@ -18,19 +18,23 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt, stream};
 use lambda_runtime::LambdaEvent;
+use shared::decision::Decision;
 use shared::event::OortEvent;
+use shared::metrics::Emitter;
 use shared::secrets::SecretReader;
 
 use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::lockout::{Rules, UserResult, lock_out};
+use crate::metrics::DispatcherMetrics;
 use crate::okta::OktaClient;
 use crate::okta::client::OktaSettings;
 use crate::okta::credential::{DEFAULT_SCOPES, UNIVERSAL_LOGOUT_SCOPE};
 use crate::outcome::{Outcome, UserReport};
-use crate::policy::{Plan, plan};
+use crate::policy::{Plan, plan, provider_skip};
 use crate::slack::SlackClient;
-use crate::summary::{self, Context, Mode};
+use crate::summary::{self, Buttons, Context, FollowUp, Mode};
+use shared::store::{ActionKind, ActionRecord, HeldEvent, Store};
 
 /// Why a message goes back to the queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,19 +47,31 @@ pub enum Failure {
         "{0} users still failed on the last delivery; the message goes to the dead-letter queue"
     )]
     RetriesExhausted(usize),
+    #[error("{0} users failed for a reason a person must fix; the message is kept for a redrive")]
+    UsersBlocked(usize),
     #[error("{0}")]
     Slack(String),
     #[error("an earlier message of the same group failed; processed after it")]
     GroupBlocked,
     #[error("processing panicked: {0}")]
     Panic(String),
+    #[error("the store could not be used: {0}")]
+    Store(String),
+    #[error("Okta could not carry out the decision: {0}")]
+    Okta(String),
 }
 
 /// The function: configuration and clients, built once per cold start.
 pub struct Dispatcher {
-    config: Config,
-    okta: OktaClient,
-    slack: SlackClient,
+    pub(crate) config: Config,
+    pub(crate) okta: OktaClient,
+    pub(crate) slack: SlackClient,
+    /// For `ChangeMessageVisibility` on messages returned to the queue.
+    sqs: Option<aws_sdk_sqs::Client>,
+    /// Held events, suspensions and decisions (`STORE_TABLE`).
+    pub(crate) store: Option<Store>,
+    /// One EMF line per processed record (stdout).
+    pub(crate) metrics: DispatcherMetrics,
 }
 
 impl Dispatcher {
@@ -85,7 +101,29 @@ impl Dispatcher {
             config,
             okta,
             slack,
+            sqs: None,
+            store: None,
+            metrics: DispatcherMetrics::new(Emitter::stdout("dispatcher")),
         }
+    }
+
+    /// Writes the metrics to `emitter` instead of stdout.
+    pub fn with_metrics(mut self, emitter: Emitter) -> Dispatcher {
+        self.metrics = DispatcherMetrics::new(emitter);
+        self
+    }
+
+    /// Keeps held events and suspensions, and carries out decisions.
+    pub fn with_store(mut self, store: Store) -> Dispatcher {
+        self.store = Some(store);
+        self
+    }
+
+    /// Returns failed messages sooner than the queue's visibility timeout,
+    /// with growing delays (needs `QUEUE_URL`).
+    pub fn with_sqs(mut self, sqs: aws_sdk_sqs::Client) -> Dispatcher {
+        self.sqs = Some(sqs);
+        self
     }
 
     /// The Lambda entry point.
@@ -107,16 +145,29 @@ impl Dispatcher {
     ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
         let mut failed_groups: HashSet<String> = HashSet::new();
         let mut response = SqsBatchResponse::default();
-        for record in records {
+        let mut returned: Vec<&SqsMessage> = Vec::new();
+        // Time for returning failed messages early, after the work.
+        let work_deadline = deadline.earlier_by(VISIBILITY_RESERVE.min(deadline.remaining() / 10));
+        for (i, record) in records.iter().enumerate() {
             let message_id = record.message_id.clone().unwrap_or_default();
             let group = record.attributes.get("MessageGroupId").cloned();
+            // Each message gets an equal share of what is left, so one slow
+            // event cannot use up the deliveries of the others.
+            let budget = work_deadline.share((records.len() - i) as u32);
             let result = if group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
                 Err(Failure::GroupBlocked)
             } else {
-                AssertUnwindSafe(Box::pin(self.process(record, &message_id, deadline)))
+                self.metrics.start();
+                let result = AssertUnwindSafe(Box::pin(self.process(record, &message_id, budget)))
                     .catch_unwind()
                     .await
-                    .unwrap_or_else(|panic| Err(Failure::Panic(panic_message(&panic))))
+                    .unwrap_or_else(|panic| Err(Failure::Panic(panic_message(&panic))));
+                // One metrics flush per processed record, never per user.
+                let unreadable = matches!(result, Err(Failure::Unreadable(_)));
+                let okta = self.okta.take_counts();
+                self.metrics
+                    .finish(unreadable, okta, self.slack.take_failures());
+                result
             };
             if let Err(failure) = result {
                 tracing::warn!(message_id = %message_id, reason = %failure, "message returned to the queue");
@@ -129,9 +180,48 @@ impl Dispatcher {
                 let mut item = BatchItemFailure::default();
                 item.item_identifier = message_id;
                 response.batch_item_failures.push(item);
+                returned.push(record);
             }
         }
+        for record in returned {
+            self.return_early(record, deadline).await;
+        }
         Ok(response)
+    }
+
+    /// Makes a returned message visible again after a delay that grows with
+    /// each delivery, instead of the queue's whole visibility timeout (the
+    /// template's 30 minutes stay the upper bound if this fails).
+    async fn return_early(&self, record: &SqsMessage, deadline: Deadline) {
+        let (Some(sqs), Some(queue_url), Some(receipt)) = (
+            &self.sqs,
+            &self.config.queue_url,
+            record.receipt_handle.as_deref(),
+        ) else {
+            return;
+        };
+        let delay = retry_delay(self.config.retry_delay, delivery(record), rand::random());
+        let call = sqs
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(delay.as_secs() as i32)
+            .send();
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        match tokio::time::timeout(deadline.remaining().min(Duration::from_secs(2)), call).await {
+            Ok(Ok(_)) => tracing::info!(
+                message_id,
+                retry_in_s = delay.as_secs(),
+                "message returned early"
+            ),
+            Ok(Err(e)) => {
+                tracing::warn!(message_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "could not return the message early; the queue's visibility timeout applies")
+            }
+            Err(_) => tracing::warn!(
+                message_id,
+                "returning the message early timed out; the queue's visibility timeout applies"
+            ),
+        }
     }
 
     async fn process(
@@ -140,13 +230,34 @@ impl Dispatcher {
         message_id: &str,
         deadline: Deadline,
     ) -> Result<(), Failure> {
-        let delivery: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
+        let delivery = delivery(record);
         let last_delivery = delivery >= self.config.max_receive_count;
 
+        let is_decision = record
+            .message_attributes
+            .get(shared::decision::KIND_ATTRIBUTE)
+            .and_then(|a| a.string_value.as_deref())
+            == Some(shared::decision::DECISION_KIND);
+        if is_decision {
+            return match record.body.as_deref().and_then(Decision::parse) {
+                Some(Ok(decision)) => {
+                    self.decide(&decision, delivery, last_delivery, deadline)
+                        .await
+                }
+                Some(Err(e)) => Err(self
+                    .unreadable(message_id, &e, delivery, last_delivery, deadline)
+                    .await),
+                None => Err(self
+                    .unreadable(
+                        message_id,
+                        "a decision message that is not a decision",
+                        delivery,
+                        last_delivery,
+                        deadline,
+                    )
+                    .await),
+            };
+        }
         let event = match record
             .body
             .as_deref()
@@ -187,8 +298,10 @@ impl Dispatcher {
             event_id: &event_id,
             delivery,
             max_deliveries: self.config.max_receive_count,
+            follow_up: FollowUp::None,
         };
         let plan = plan(&event, &self.config);
+        self.metrics.planned(&event, &plan);
         tracing::info!(
             event_id = %event_id,
             message_id,
@@ -201,9 +314,9 @@ impl Dispatcher {
             "event received"
         );
 
-        let (message, pending) = match plan {
-            Plan::ConnectivityTest => (summary::connectivity_test(&ctx), 0),
-            Plan::Unhandled(kind) => (summary::unhandled(&ctx, &kind), 0),
+        let (message, unfinished, blocked) = match plan {
+            Plan::ConnectivityTest => (summary::connectivity_test(&ctx), 0, 0),
+            Plan::Unhandled(kind) => (summary::unhandled(&ctx, &kind), 0, 0),
             Plan::Hold { reason } => {
                 let reports: Vec<UserReport> = event
                     .users
@@ -213,32 +326,33 @@ impl Dispatcher {
                         UserReport::new(login.as_str(), Outcome::Held, None)
                     })
                     .collect();
-                (summary::summary(&ctx, &Mode::Held(reason), &reports), 0)
+                let reports = with_invalid(&event, &event_id, reports);
+                self.metrics.users(&reports);
+                let message = summary::summary(&ctx, &Mode::Held(reason.clone()), &reports);
+                let message = self
+                    .offer_approval(message, record, &event, &event_id, &reason)
+                    .await?;
+                (message, 0, 0)
             }
             Plan::Act { dry_run } => {
-                let rules = Rules {
-                    dry_run,
-                    protected_users: &self.config.protected_users,
-                    protect_admins: self.config.protect_admins,
-                    universal_logout: self.config.universal_logout,
-                };
-                // Okta work stops early enough to leave time for the summary.
-                let okta_deadline = deadline.earlier_by(slack_reserve(deadline.remaining()));
-                let results: Vec<UserResult> = stream::iter(&event.users)
-                    .map(|login| lock_out(&self.okta, login, &rules, &event_id, okta_deadline))
-                    .buffered(self.config.okta_max_concurrency)
-                    .collect()
-                    .await;
-                let pending = results
-                    .iter()
-                    .filter(|r| matches!(r, UserResult::Retry(_)))
-                    .count();
-                if pending > 0 && !last_delivery {
-                    return Err(Failure::UsersPending(pending));
-                }
+                let results = self.run_users(&event, &event_id, dry_run, deadline).await;
+                let (follow_up, unfinished, blocked) =
+                    self.follow_up(&results, delivery, last_delivery)?;
                 let reports: Vec<UserReport> = results.iter().map(|r| r.report().clone()).collect();
+                let reports = with_invalid(&event, &event_id, reports);
+                self.metrics.users(&reports);
                 let mode = if dry_run { Mode::DryRun } else { Mode::Acted };
-                (summary::summary(&ctx, &mode, &reports), pending)
+                let ctx = Context { follow_up, ..ctx };
+                let mut message = summary::summary(&ctx, &mode, &reports);
+                if dry_run {
+                    let reason = "a dry run (DRY_RUN)".to_string();
+                    message = self
+                        .offer_approval(message, record, &event, &event_id, &reason)
+                        .await?;
+                } else {
+                    message = self.offer_undo(message, &event_id, &results).await;
+                }
+                (message, unfinished, blocked)
             }
         };
 
@@ -247,10 +361,146 @@ impl Dispatcher {
             .await
             .map_err(|e| Failure::Slack(e.to_string()))?;
         tracing::info!(event_id = %event_id, message_id, delivery, outcome = "summary posted", "slack summary posted");
-        if pending > 0 {
-            return Err(Failure::RetriesExhausted(pending));
+        self.metrics.summary_posted(&event);
+        match (unfinished, blocked, last_delivery) {
+            (0, _, _) => Ok(()),
+            (n, _, true) => Err(Failure::RetriesExhausted(n)),
+            (_, b, false) => Err(Failure::UsersBlocked(b)),
         }
-        Ok(())
+    }
+
+    /// Every listed user through Okta (or skipped by `ACT_ON_PROVIDERS`),
+    /// `OKTA_MAX_CONCURRENCY` at a time.
+    pub(crate) async fn run_users(
+        &self,
+        event: &OortEvent,
+        event_id: &str,
+        dry_run: bool,
+        deadline: Deadline,
+    ) -> Vec<UserResult> {
+        let rules = Rules {
+            dry_run,
+            protected_users: &self.config.protected_users,
+            protect_admins: self.config.protect_admins,
+            universal_logout: self.config.universal_logout,
+        };
+        // Okta work stops early enough to leave time for the summary.
+        let okta_deadline = deadline.earlier_by(slack_reserve(deadline.remaining()));
+        let act_on = &self.config.act_on_providers;
+        stream::iter(&event.users)
+            .map(|login| async {
+                match provider_skip(event, login, act_on) {
+                    Some(reason) => skipped(login, event_id, reason),
+                    None => lock_out(&self.okta, login, &rules, event_id, okta_deadline).await,
+                }
+            })
+            .buffered(self.config.okta_max_concurrency)
+            .collect()
+            .await
+    }
+
+    /// What the summary says happens next, or the failure that returns the
+    /// message without a summary. The team hears at once when a person must
+    /// fix something (and once more when it goes to the dead-letter queue);
+    /// failures that may pass by themselves are reported on the last
+    /// delivery only. A later delivery that changes nothing posts nothing.
+    pub(crate) fn follow_up(
+        &self,
+        results: &[UserResult],
+        delivery: u32,
+        last_delivery: bool,
+    ) -> Result<(FollowUp, usize, usize), Failure> {
+        let pending = results
+            .iter()
+            .filter(|r| matches!(r, UserResult::Retry(_)))
+            .count();
+        let blocked = results
+            .iter()
+            .filter(|r| matches!(r, UserResult::Blocked(_)))
+            .count();
+        let follow_up = match (pending, blocked, last_delivery) {
+            (0, 0, _) if delivery > 1 => FollowUp::DoneAfterRetries,
+            (0, 0, _) => FollowUp::None,
+            (_, _, true) => FollowUp::DeadLetterQueue,
+            (_, b, false) if b > 0 && delivery == 1 => FollowUp::WillRetry {
+                deliveries_left: self.config.max_receive_count.saturating_sub(delivery),
+            },
+            (_, b, false) if b > 0 => return Err(Failure::UsersBlocked(b)),
+            (p, _, false) => return Err(Failure::UsersPending(p)),
+        };
+        Ok((follow_up, pending + blocked, blocked))
+    }
+
+    /// With approvers configured, keeps the event in the store and adds
+    /// Approve / Dismiss. A failed store write fails the message (retried):
+    /// never a button that cannot be honoured.
+    async fn offer_approval(
+        &self,
+        message: summary::SlackMessage,
+        record: &SqsMessage,
+        event: &OortEvent,
+        event_id: &str,
+        reason: &str,
+    ) -> Result<summary::SlackMessage, Failure> {
+        let Some(store) = self.store.as_ref().filter(|_| self.config.buttons()) else {
+            return Ok(message);
+        };
+        let held = HeldEvent::new(
+            event_id,
+            record.body.as_deref().unwrap_or_default(),
+            reason,
+            event.users.len() as u32,
+            time::OffsetDateTime::now_utc(),
+            self.config.approval_ttl,
+        );
+        store
+            .put_held_event(&held)
+            .await
+            .map_err(|e| Failure::Store(e.to_string()))?;
+        Ok(message.with_buttons(Buttons::Decide {
+            event_id,
+            users: event.users.len(),
+        }))
+    }
+
+    /// With a store, records each suspension this product made (so that
+    /// Unsuspend acts only on those) and, with approvers, adds Unsuspend.
+    pub(crate) async fn offer_undo(
+        &self,
+        message: summary::SlackMessage,
+        event_id: &str,
+        results: &[UserResult],
+    ) -> summary::SlackMessage {
+        let Some(store) = &self.store else {
+            return message;
+        };
+        let mut recorded: Vec<(String, String)> = Vec::new();
+        for report in results.iter().map(UserResult::report) {
+            let (Outcome::Suspended, Some(id)) = (report.outcome, &report.okta_user_id) else {
+                continue;
+            };
+            let action = ActionRecord {
+                event_id: event_id.to_string(),
+                okta_user_id: id.clone(),
+                login: report.login.clone(),
+                action: ActionKind::Suspend,
+                at: time::OffsetDateTime::now_utc(),
+            };
+            match store.record_action(&action).await {
+                Ok(()) => recorded.push((id.clone(), report.login.clone())),
+                // The user stays suspended; only the Slack undo is lost.
+                Err(e) => {
+                    tracing::error!(event_id, user = report.login.as_str(), error = %e, "could not record the suspension: no Unsuspend button for this user")
+                }
+            }
+        }
+        if !self.config.buttons() || recorded.is_empty() {
+            return message;
+        }
+        message.with_buttons(Buttons::Undo {
+            event_id,
+            suspended: &recorded,
+        })
     }
 
     /// Logs an unreadable message; on its last delivery, also tells Slack
@@ -281,10 +531,75 @@ impl Dispatcher {
     }
 }
 
+/// A user `ACT_ON_PROVIDERS` leaves alone: no Okta call.
+fn skipped(login: &shared::event::Login, event_id: &str, reason: String) -> UserResult {
+    tracing::info!(
+        event_id,
+        user = login.as_str(),
+        outcome = Outcome::Skipped.word(),
+        reason = reason.as_str(),
+        "user outcome"
+    );
+    UserResult::Done(UserReport::new(
+        login.as_str(),
+        Outcome::Skipped,
+        Some(reason),
+    ))
+}
+
+/// The event's unusable entries as `invalid` reports after the users' own,
+/// each logged like any outcome (no Okta call is ever made for them).
+fn with_invalid(
+    event: &OortEvent,
+    event_id: &str,
+    mut reports: Vec<UserReport>,
+) -> Vec<UserReport> {
+    for entry in &event.invalid {
+        tracing::info!(
+            event_id,
+            user = entry.entry.as_str(),
+            outcome = Outcome::Invalid.word(),
+            reason = entry.reason.as_str(),
+            "user outcome"
+        );
+        reports.push(UserReport::new(
+            &entry.entry,
+            Outcome::Invalid,
+            Some(entry.reason.clone()),
+        ));
+    }
+    reports
+}
+
+/// Time kept at the end of a batch for returning failed messages early.
+const VISIBILITY_RESERVE: Duration = Duration::from_secs(2);
+/// Returned messages wait at most this long.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
+
+/// Which delivery of its message a record is (1 for the first).
+fn delivery(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The wait before delivery `n + 1`: `base`, then 4 times longer each time
+/// (30 s, 2 min, 8 min with the default), at most 15 minutes, ±20% jitter
+/// (`unit` in 0..1) so that events failing together do not return together.
+pub fn retry_delay(base: Duration, delivery: u32, unit: f64) -> Duration {
+    let grown = base.saturating_mul(4u32.saturating_pow(delivery.saturating_sub(1).min(8)));
+    let capped = grown.min(MAX_RETRY_DELAY);
+    let jittered = capped.mul_f64(0.8 + 0.4 * unit.clamp(0.0, 1.0));
+    jittered.clamp(Duration::from_secs(1), MAX_RETRY_DELAY)
+}
+
 /// Time kept back from Okta work for posting to Slack: a fifth of what is
-/// left, between 2 and 15 seconds.
+/// left, between 2 and 15 seconds (at most a third of a very short budget).
 fn slack_reserve(remaining: Duration) -> Duration {
-    (remaining / 5).clamp(Duration::from_secs(2), Duration::from_secs(15))
+    let floor = Duration::from_secs(2).min(remaining / 3);
+    (remaining / 5).clamp(floor, Duration::from_secs(15))
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -310,8 +625,31 @@ mod tests {
             Duration::from_secs(6)
         );
         assert_eq!(
-            slack_reserve(Duration::from_secs(3)),
+            slack_reserve(Duration::from_secs(9)),
             Duration::from_secs(2)
+        );
+        assert_eq!(
+            slack_reserve(Duration::from_secs(3)),
+            Duration::from_secs(1),
+            "a short share still leaves Okta most of it"
+        );
+    }
+
+    #[test]
+    fn retries_come_back_sooner_and_later_each_time() {
+        let base = Duration::from_secs(30);
+        let mid = |n| retry_delay(base, n, 0.5);
+        assert_eq!(mid(1), Duration::from_secs(30));
+        assert_eq!(mid(2), Duration::from_secs(120));
+        assert_eq!(mid(3), Duration::from_secs(480));
+        assert_eq!(mid(4), Duration::from_secs(900), "capped at 15 minutes");
+        assert_eq!(mid(40), Duration::from_secs(900));
+        assert_eq!(retry_delay(base, 1, 0.0), Duration::from_secs(24));
+        assert_eq!(retry_delay(base, 1, 1.0), Duration::from_secs(36));
+        assert!(retry_delay(base, 4, 1.0) <= Duration::from_secs(900));
+        assert_eq!(
+            retry_delay(Duration::from_secs(1), 1, 0.0),
+            Duration::from_secs(1)
         );
     }
 }

@@ -14,12 +14,16 @@
 //! - [`slack`] and [`summary`]: the Slack client and the messages it posts;
 //! - [`outcome`]: the words every report uses;
 //! - [`deadline`]: the time an invocation has left;
-//! - [`handler`]: an SQS batch in, a partial batch response out.
+//! - [`metrics`]: the CloudWatch metrics of each event (EMF);
+//! - [`handler`]: an SQS batch in, a partial batch response out;
+//! - [`decisions`]: Approve, Dismiss and Unsuspend from Slack, carried out.
 
 pub mod config;
 pub mod deadline;
+pub mod decisions;
 pub mod handler;
 pub mod lockout;
+pub mod metrics;
 pub mod okta;
 pub mod outcome;
 pub mod policy;

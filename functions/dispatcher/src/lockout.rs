@@ -30,16 +30,26 @@ pub struct Rules<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserResult {
     Done(UserReport),
-    /// Not final yet (Okta unavailable, rate limit, time). The report says
-    /// `failed` with the reason, for when no delivery is left.
+    /// Not final yet (Okta unavailable, rate limit, time): it may pass by
+    /// itself. The report says `failed` with the reason, for when no
+    /// delivery is left.
     Retry(UserReport),
+    /// Failed for a reason that will not go away by itself (Okta refused the
+    /// credentials, a permission, the suspend): a person must fix it, and
+    /// the event stays redrivable until then. The report says `failed`.
+    Blocked(UserReport),
 }
 
 impl UserResult {
     pub fn report(&self) -> &UserReport {
         match self {
-            UserResult::Done(r) | UserResult::Retry(r) => r,
+            UserResult::Done(r) | UserResult::Retry(r) | UserResult::Blocked(r) => r,
         }
+    }
+
+    /// Final: nothing more will happen to this user on a later delivery.
+    pub fn is_final(&self) -> bool {
+        matches!(self, UserResult::Done(_))
     }
 }
 
@@ -64,13 +74,16 @@ fn classify(status: &str) -> StatusClass {
 enum Stop {
     Done(Outcome, String),
     Retry(String),
+    /// Failed until a person fixes something.
+    Blocked(String),
 }
 
 impl From<CallError> for Stop {
     fn from(e: CallError) -> Stop {
         match e {
             CallError::Transient(reason) => Stop::Retry(reason),
-            refused @ CallError::Refused { .. } => Stop::Done(Outcome::Failed, refused.to_string()),
+            CallError::Credentials(reason) => Stop::Blocked(reason),
+            refused @ CallError::Refused { .. } => Stop::Blocked(refused.to_string()),
         }
     }
 }
@@ -97,6 +110,7 @@ pub async fn lock_out(
             UserResult::Done(run.report(outcome, detail))
         }
         Err(Stop::Retry(reason)) => UserResult::Retry(run.report(Outcome::Failed, reason)),
+        Err(Stop::Blocked(reason)) => UserResult::Blocked(run.report(Outcome::Failed, reason)),
     };
     let report = result.report();
     tracing::info!(
@@ -106,7 +120,8 @@ pub async fn lock_out(
         reason = report.detail.as_deref().unwrap_or_default(),
         okta_user_id = report.okta_user_id.as_deref().unwrap_or_default(),
         okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
-        will_retry = matches!(result, UserResult::Retry(_)),
+        will_retry = !result.is_final(),
+        needs_a_person = matches!(result, UserResult::Blocked(_)),
         "user outcome"
     );
     result
@@ -202,12 +217,9 @@ impl<D: Directory> Run<'_, D> {
     async fn admin_role(&mut self, user: &OktaUser) -> Result<Option<String>, Stop> {
         match self.okta.admin_roles(&user.id, self.ctx).await {
             Ok(roles) => Ok(roles.into_iter().next()),
-            Err(CallError::Refused { okta, .. }) => Err(Stop::Done(
-                Outcome::Failed,
-                format!(
-                    "could not check the user's admin roles, so nothing was changed: {okta} (the Okta credential must be allowed to read roles: scope okta.roles.read, or set PROTECT_ADMINS=false)"
-                ),
-            )),
+            Err(CallError::Refused { okta, .. }) => Err(Stop::Blocked(format!(
+                "could not check the user's admin roles, so nothing was changed: {okta} (the Okta credential must be allowed to read roles: scope okta.roles.read, or set PROTECT_ADMINS=false)"
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -252,13 +264,10 @@ impl<D: Directory> Run<'_, D> {
                     StatusClass::Active => {
                         // Okta will not suspend this status: still end what sessions exist.
                         self.okta.clear_sessions(&now.id, self.ctx).await?;
-                        Ok((
-                            Outcome::Failed,
-                            format!(
-                                "Okta would not suspend a user in status {}: {refusal}; sessions and tokens were cleared",
-                                now.status()
-                            ),
-                        ))
+                        Err(Stop::Blocked(format!(
+                            "Okta would not suspend a user in status {}: {refusal}; sessions and tokens were cleared",
+                            now.status()
+                        )))
                     }
                 }
             }
@@ -430,10 +439,14 @@ mod tests {
         .await
     }
 
+    /// The outcome of a result that will not change by retrying (final, or
+    /// waiting for a person).
     fn done(result: &UserResult) -> (Outcome, &str) {
         match result {
-            UserResult::Done(r) => (r.outcome, r.detail.as_deref().unwrap_or_default()),
-            UserResult::Retry(r) => panic!("not final: {r:?}"),
+            UserResult::Done(r) | UserResult::Blocked(r) => {
+                (r.outcome, r.detail.as_deref().unwrap_or_default())
+            }
+            UserResult::Retry(r) => panic!("may pass by itself: {r:?}"),
         }
     }
 
@@ -600,7 +613,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn transient_failures_are_retried_and_refusals_are_final() {
+    async fn transient_failures_are_retried_and_refusals_wait_for_a_person() {
         for op in [Op::Find, Op::Roles, Op::Suspend, Op::ClearSessions] {
             let dir = org();
             dir.fail(op, CallError::Transient("Okta answered 503".into()));
@@ -621,6 +634,10 @@ mod tests {
             },
         );
         let result = run(&dir, "ana.lima@example.com", &rules(false)).await;
+        assert!(
+            matches!(result, UserResult::Blocked(_)),
+            "a person must fix it: {result:?}"
+        );
         assert_eq!(
             done(&result),
             (

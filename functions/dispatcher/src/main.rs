@@ -13,6 +13,13 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    tracing::info!(
+        protected_users = config.protected_users.len(),
+        protect_admins = config.protect_admins,
+        dry_run = config.dry_run,
+        universal_logout = config.universal_logout,
+        "configuration read"
+    );
     let aws = shared::aws::sdk_config().await;
     // A secret read that hangs must not use up the invocation: fail it and
     // let SQS redeliver.
@@ -23,10 +30,26 @@ async fn main() -> Result<(), Error> {
         .build();
     let secrets = aws_sdk_secretsmanager::Client::from_conf(
         aws_sdk_secretsmanager::config::Builder::from(&aws)
-            .timeout_config(timeouts)
+            .timeout_config(timeouts.clone())
             .build(),
     );
-    let dispatcher = Dispatcher::new(config, secrets);
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&aws)
+            .timeout_config(timeouts.clone())
+            .build(),
+    );
+    let store = config.store_table.clone().map(|table| {
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&aws)
+                .timeout_config(timeouts.clone())
+                .build(),
+        );
+        shared::store::Store::new(dynamodb, table)
+    });
+    let mut dispatcher = Dispatcher::new(config, secrets).with_sqs(sqs);
+    if let Some(store) = store {
+        dispatcher = dispatcher.with_store(store);
+    }
     let dispatcher = &dispatcher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         dispatcher.handle(event).await

@@ -7,10 +7,14 @@ use std::fmt;
 pub enum Outcome {
     /// Listed first in summaries: these need a person.
     Failed,
+    /// An entry of the event that cannot be a login: never sent to Okta.
+    Invalid,
     Ambiguous,
     NotFound,
     Protected,
     Held,
+    /// Not acted on: `ACT_ON_PROVIDERS` names other identity providers.
+    Skipped,
     DryRun,
     Suspended,
     AlreadySuspended,
@@ -18,7 +22,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Suspended,
         Outcome::AlreadySuspended,
         Outcome::NotActive,
@@ -26,7 +30,9 @@ impl Outcome {
         Outcome::Ambiguous,
         Outcome::Protected,
         Outcome::Held,
+        Outcome::Skipped,
         Outcome::DryRun,
+        Outcome::Invalid,
         Outcome::Failed,
     ];
 
@@ -39,7 +45,9 @@ impl Outcome {
             Outcome::Ambiguous => "ambiguous",
             Outcome::Protected => "protected",
             Outcome::Held => "held",
+            Outcome::Skipped => "skipped",
             Outcome::DryRun => "dry run (would suspend)",
+            Outcome::Invalid => "invalid",
             Outcome::Failed => "failed",
         }
     }
@@ -117,7 +125,9 @@ mod tests {
                 "ambiguous",
                 "protected",
                 "held",
+                "skipped",
                 "dry run (would suspend)",
+                "invalid",
                 "failed"
             ]
         );

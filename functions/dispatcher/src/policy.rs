@@ -3,9 +3,11 @@
 //! Pure rules over the event and the configuration, so they are tested
 //! without any service: only a `FAILED_CHECK` acts; one listing more users
 //! than the cap, or of a severity that does not act, is held (no Okta call
-//! at all); dry run resolves and reports but writes nothing.
+//! at all); dry run resolves and reports but writes nothing. Then, per user
+//! and still before any Okta call, `ACT_ON_PROVIDERS` skips users whose
+//! check did not fail on one of the named identity providers.
 
-use shared::event::{EventKind, OortEvent};
+use shared::event::{EventKind, Login, OortEvent};
 
 use crate::config::Config;
 
@@ -54,6 +56,57 @@ pub fn plan(event: &OortEvent, config: &Config) -> Plan {
     Plan::Act {
         dry_run: config.dry_run,
     }
+}
+
+/// Why `login` is skipped under `ACT_ON_PROVIDERS`, or `None` to act on
+/// them. Oort names the provider in `loginDetails[].details[]`
+/// `providersFailingChecks` values, between double underscores
+/// (`providerFailingCheck-no-mfa-0f1e__OKTA__77aa`). A user the event has no
+/// `loginDetails` for is skipped: nobody is locked out on a guess.
+pub fn provider_skip(event: &OortEvent, login: &Login, act_on: &[String]) -> Option<String> {
+    if act_on.is_empty() {
+        return None;
+    }
+    let wanted = act_on.join(", ");
+    let providers: Option<Vec<String>> = event.login_details.as_ref().and_then(|details| {
+        details
+            .iter()
+            .find(|(l, _)| *l == login.folded())
+            .map(|(_, values)| values.iter().flat_map(|v| provider_names(v)).collect())
+    });
+    match providers {
+        None => Some(format!(
+            "the event does not say which identity provider the check failed on (no loginDetails); ACT_ON_PROVIDERS is {wanted}"
+        )),
+        Some(found) if found.iter().any(|p| act_on.contains(p)) => None,
+        Some(found) if found.is_empty() => Some(format!(
+            "loginDetails name no identity provider; ACT_ON_PROVIDERS is {wanted}"
+        )),
+        Some(mut found) => {
+            found.dedup();
+            Some(format!(
+                "the check failed on {}, not on {wanted} (ACT_ON_PROVIDERS)",
+                found.join(", ")
+            ))
+        }
+    }
+}
+
+/// `OKTA` from `providerFailingCheck-no-mfa-0f1e__OKTA__77aa`, upper-cased.
+fn provider_names(value: &str) -> Vec<String> {
+    let parts: Vec<&str> = value.split("__").collect();
+    if parts.len() < 3 {
+        return Vec::new();
+    }
+    parts[1..parts.len() - 1]
+        .iter()
+        .filter(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+        .map(|p| p.to_ascii_uppercase())
+        .collect()
 }
 
 #[cfg(test)]
@@ -145,5 +198,43 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(plan(&no_severity, &c), Plan::Hold { .. }));
+    }
+
+    #[test]
+    fn providers_decide_who_is_acted_on_when_set() {
+        let body = serde_json::json!({"detail-type": "FAILED_CHECK", "detail": {
+        "usersFailing": ["okta@x.co", "duo@x.co", "none@x.co", "missing@x.co"],
+        "loginDetails": [
+            {"login": "OKTA@x.co", "details": [{"key": "providersFailingChecks", "value": "[\"providerFailingCheck-no-mfa-0f1e__OKTA__77aa\",\"p-1__DUO__2\"]"}]},
+            {"login": "duo@x.co", "details": [{"key": "providersFailingChecks", "value": "[\"providerFailingCheck-no-mfa-0f1e__DUO__77aa\"]"}]},
+            {"login": "none@x.co", "details": []}
+        ]}});
+        let event = OortEvent::parse(body.to_string().as_bytes()).unwrap();
+        let login = |l: &str| Login::parse(l).unwrap();
+        let okta = ["OKTA".to_string()];
+        assert_eq!(provider_skip(&event, &login("okta@x.co"), &okta), None);
+        assert_eq!(
+            provider_skip(&event, &login("duo@x.co"), &okta).as_deref(),
+            Some("the check failed on DUO, not on OKTA (ACT_ON_PROVIDERS)")
+        );
+        assert!(
+            provider_skip(&event, &login("none@x.co"), &okta)
+                .unwrap()
+                .contains("name no identity provider")
+        );
+        assert!(
+            provider_skip(&event, &login("missing@x.co"), &okta)
+                .unwrap()
+                .contains("no loginDetails")
+        );
+        for user in ["okta@x.co", "duo@x.co", "none@x.co", "missing@x.co"] {
+            assert_eq!(
+                provider_skip(&event, &login(user), &[]),
+                None,
+                "unset: everyone"
+            );
+        }
+        let both = ["OKTA".to_string(), "DUO".to_string()];
+        assert_eq!(provider_skip(&event, &login("duo@x.co"), &both), None);
     }
 }

@@ -7,6 +7,7 @@
 //! no error or log line ever contains it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -86,6 +87,8 @@ pub struct SlackClient {
     reader: SecretReader,
     secret_id: String,
     destination: Cached<Destination>,
+    /// Posts that failed (after their retries), for the metrics.
+    failures: AtomicU64,
 }
 
 enum Attempt {
@@ -115,7 +118,13 @@ impl SlackClient {
             reader,
             secret_id,
             destination: Cached::new(ttl, Duration::from_secs(5)),
+            failures: AtomicU64::new(0),
         }
+    }
+
+    /// Posts that failed since the last call (read and reset).
+    pub fn take_failures(&self) -> u64 {
+        self.failures.swap(0, Ordering::Relaxed)
     }
 
     async fn destination(&self) -> Result<Arc<Destination>, SlackError> {
@@ -131,6 +140,14 @@ impl SlackClient {
 
     /// Posts `message`, retrying what may pass while `deadline` allows.
     pub async fn post(&self, message: &SlackMessage, deadline: Deadline) -> Result<(), SlackError> {
+        let result = self.try_post(message, deadline).await;
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn try_post(&self, message: &SlackMessage, deadline: Deadline) -> Result<(), SlackError> {
         let destination = self.destination().await?;
         let mut last = String::new();
         for attempt in 1..=MAX_ATTEMPTS {
@@ -148,6 +165,68 @@ impl SlackClient {
             };
             tracing::warn!(attempt, retry_in_ms = wait.as_millis() as u64, reason = %last, "slack post will be retried");
             if attempt == MAX_ATTEMPTS || !deadline.sleep(wait).await {
+                break;
+            }
+        }
+        Err(SlackError(format!(
+            "{last} (gave up: no attempts or time left)"
+        )))
+    }
+
+    /// Posts `body` to a click's `response_url` (to rewrite the message that
+    /// held the button, or to reply in its channel). Only Slack's own hosts
+    /// (or a loopback stand-in) are posted to: the URL came through the queue.
+    pub async fn respond(
+        &self,
+        response_url: &str,
+        body: &serde_json::Value,
+        deadline: Deadline,
+    ) -> Result<(), SlackError> {
+        let url = Url::parse(response_url)
+            .ok()
+            .filter(is_slack_url)
+            .ok_or_else(|| SlackError("the response_url is not a Slack URL".into()))?;
+        let mut last = String::new();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let timeout = REQUEST_TIMEOUT.min(deadline.remaining());
+            if timeout < Duration::from_millis(200) {
+                break;
+            }
+            match self
+                .http
+                .post(url.clone())
+                .json(body)
+                .timeout(timeout)
+                .send()
+                .await
+            {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let text: String = response
+                        .text()
+                        .await
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect();
+                    let ok = text.trim() == "ok" || text.contains("\"ok\":true");
+                    match status {
+                        200 if ok || text.trim().is_empty() => return Ok(()),
+                        429 | 500..=599 => last = format!("Slack's response_url answered {status}"),
+                        _ => {
+                            return Err(SlackError(format!(
+                                "Slack's response_url answered {status} {}",
+                                text.trim()
+                            )));
+                        }
+                    }
+                }
+                Err(e) => last = format!("Slack could not be reached: {}", e.without_url()),
+            }
+            if !deadline
+                .sleep(Duration::from_millis(300 * u64::from(attempt)))
+                .await
+            {
                 break;
             }
         }
@@ -236,6 +315,16 @@ impl SlackClient {
     }
 }
 
+/// `https://hooks.slack.com/...` or another `*.slack.com` host, or http to a
+/// loopback address (the local stand-in).
+fn is_slack_url(url: &Url) -> bool {
+    match (url.scheme(), url.host_str()) {
+        ("https", Some(host)) => host == "slack.com" || host.ends_with(".slack.com"),
+        ("http", _) => crate::config::is_secure(url),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +332,24 @@ mod tests {
     fn parse(json: &str) -> Result<Destination, SecretError> {
         let secret: SlackSecret = shared::secrets::parse_secret_json("slack", json, SECRET_SHAPE)?;
         Destination::from_secret("slack", secret)
+    }
+
+    #[test]
+    fn response_urls_must_be_slack_s() {
+        for good in [
+            "https://hooks.slack.com/actions/T1/1/x",
+            "http://127.0.0.1:9/response/1",
+        ] {
+            assert!(is_slack_url(&Url::parse(good).unwrap()), "{good}");
+        }
+        for bad in [
+            "https://evil.example.com/x",
+            "https://slack.com.evil.io/x",
+            "http://hooks.slack.com/x",
+            "ftp://hooks.slack.com/x",
+        ] {
+            assert!(!is_slack_url(&Url::parse(bad).unwrap()), "{bad}");
+        }
     }
 
     #[test]

@@ -73,6 +73,29 @@ fn value(text: Option<&str>, max: usize) -> String {
     }
 }
 
+/// `text` escaped for mrkdwn, at most `max` characters *after* escaping
+/// (Slack counts the escaped text: 200 `&` are 1,000 characters), cut
+/// between entities, never inside one.
+pub fn escaped(text: &str, max: usize) -> String {
+    let full = escape(text);
+    if full.chars().count() <= max {
+        return full;
+    }
+    let mut out = String::with_capacity(max * 4);
+    let mut used = 0;
+    for c in text.chars() {
+        let piece = escape(c.encode_utf8(&mut [0; 4]));
+        let n = piece.chars().count();
+        if used + n > max.saturating_sub(1) {
+            break;
+        }
+        out.push_str(&piece);
+        used += n;
+    }
+    out.push('…');
+    out
+}
+
 fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_string()
@@ -91,6 +114,22 @@ pub struct Context<'a> {
     /// Which delivery of the message this is, and of how many at most.
     pub delivery: u32,
     pub max_deliveries: u32,
+    /// What happens next to the event, when a person should know.
+    pub follow_up: FollowUp,
+}
+
+/// What happens next to an event, said in its summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    None,
+    /// Some users need a person; the event is kept and retried.
+    WillRetry {
+        deliveries_left: u32,
+    },
+    /// The last delivery: the event goes to the dead-letter queue.
+    DeadLetterQueue,
+    /// Every user is done now, after earlier deliveries failed.
+    DoneAfterRetries,
 }
 
 /// How the run went, shown as a banner.
@@ -148,6 +187,28 @@ pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackM
         }
     )));
 
+    match ctx.follow_up {
+        FollowUp::None => {}
+        FollowUp::WillRetry { deliveries_left } => blocks.push(section(&format!(
+            ":repeat: *A person must fix what failed below.* The event is kept: it will be retried {} more {}, then kept in the dead-letter queue. Fix the cause (the reasons are below), then let it retry or redrive it; users already done are not changed again.",
+            deliveries_left,
+            if deliveries_left == 1 { "time" } else { "times" }
+        ))),
+        FollowUp::DeadLetterQueue => blocks.push(section(
+            ":file_cabinet: *This was the last delivery*: the event goes to the dead-letter queue. Fix the cause (the reasons are below), then redrive it (README: Alarms and the dead-letter queue).",
+        )),
+        FollowUp::DoneAfterRetries => blocks.push(section(&format!(
+            ":white_check_mark: *Done on delivery {}*: earlier deliveries of this event failed; every user now has a final outcome.",
+            ctx.delivery
+        ))),
+    }
+    if !event.ignored.is_empty() {
+        blocks.push(section(&format!(
+            ":information_source: Ignored in this event (wrong type): {}.",
+            escape(&truncate(&event.ignored.join("; "), 600))
+        )));
+    }
+
     // A reason several users failed for (Okta refusing the app's
     // credentials, say) is said once, not on every line.
     let shared = shared_failures(reports);
@@ -155,7 +216,7 @@ pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackM
         blocks.push(section(&format!(
             ":x: *{} failed*: {}",
             count_users(*n),
-            escape(&truncate(reason, 600))
+            escaped(reason, 600)
         )));
     }
     if let Some(reason) = reports.iter().find_map(|r| match &r.sign_out {
@@ -164,7 +225,7 @@ pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackM
     }) {
         blocks.push(section(&format!(
             ":information_source: *Universal Logout is not available in this org* ({}): Okta sessions and tokens were cleared, but apps were not signed out.",
-            escape(&truncate(reason, 300))
+            escaped(reason, 300)
         )));
     }
 
@@ -222,6 +283,83 @@ pub fn summary(ctx: &Context<'_>, mode: &Mode, reports: &[UserReport]) -> SlackM
     SlackMessage { text, blocks }
 }
 
+/// Unsuspend buttons per summary at most (Slack allows 50 blocks in all).
+pub const MAX_UNDO_BUTTONS: usize = 20;
+
+/// The buttons a summary carries when approvers are configured.
+#[derive(Debug, Clone)]
+pub enum Buttons<'a> {
+    /// Approve / Dismiss a held or dry-run event.
+    Decide { event_id: &'a str, users: usize },
+    /// Unsuspend for each user this product suspended: `(okta user id, login)`.
+    Undo {
+        event_id: &'a str,
+        suspended: &'a [(String, String)],
+    },
+}
+
+impl SlackMessage {
+    /// Adds buttons before the closing context line. A button that cannot be
+    /// built (an id too long for Slack) is left out and said so.
+    pub fn with_buttons(mut self, buttons: Buttons<'_>) -> SlackMessage {
+        let mut added: Vec<Value> = Vec::new();
+        match buttons {
+            Buttons::Decide { event_id, users } => {
+                let elements: Vec<Value> = [
+                    shared::decision::approve_button(event_id, users),
+                    shared::decision::dismiss_button(event_id),
+                ]
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect();
+                if elements.is_empty() {
+                    added.push(section("This event cannot be approved from Slack (its id is too long for a button)."));
+                } else {
+                    added.push(
+                        json!({"type": "actions", "block_id": "decide", "elements": elements}),
+                    );
+                }
+            }
+            Buttons::Undo {
+                event_id,
+                suspended,
+            } => {
+                for (okta_user_id, login) in suspended.iter().take(MAX_UNDO_BUTTONS) {
+                    if let Ok(button) =
+                        shared::decision::unsuspend_button(event_id, okta_user_id, login)
+                    {
+                        added.push(json!({
+                            "type": "section",
+                            "text": {"type": "mrkdwn", "text": format!("`{}` was suspended", escaped(&login.replace('`', "'"), 120))},
+                            "accessory": button,
+                        }));
+                    }
+                }
+                if suspended.len() > MAX_UNDO_BUTTONS {
+                    added.push(section(&format!(
+                        "…{} more suspended users: undo them in the Okta Admin Console if needed.",
+                        suspended.len() - MAX_UNDO_BUTTONS
+                    )));
+                }
+            }
+        }
+        let at = self.blocks.len().saturating_sub(1);
+        for (i, block) in added.into_iter().enumerate() {
+            self.blocks.insert(at + i, block);
+        }
+        self
+    }
+
+    /// Adds a line right under the header (who approved, who dismissed).
+    pub fn with_note(mut self, mrkdwn: &str) -> SlackMessage {
+        let at = 1.min(self.blocks.len());
+        self.blocks.insert(at, section(mrkdwn));
+        self.text = format!("{} {}", self.text, mrkdwn.replace('*', ""));
+        self.text = truncate(&self.text, FALLBACK_CHARS);
+        self
+    }
+}
+
 /// The notice for Oort's "Test Connectivity" message.
 pub fn connectivity_test(ctx: &Context<'_>) -> SlackMessage {
     let event = ctx.event;
@@ -246,7 +384,7 @@ pub fn unreadable(message_id: &str, reason: &str) -> SlackMessage {
     let text = format!(
         ":x: A queued message could not be read and goes to the dead-letter queue. Nothing was changed in Okta.\nMessage `{}`: {}",
         escape(message_id),
-        escape(&truncate(reason, 500))
+        escaped(reason, 500)
     );
     SlackMessage {
         text: format!(
@@ -311,7 +449,7 @@ fn shared_failures(reports: &[UserReport]) -> Vec<(String, usize)> {
 }
 
 fn user_line(report: &UserReport, shared: &[(String, usize)]) -> String {
-    let login = escape(&truncate(&report.login, 120)).replace('`', "'");
+    let login = escaped(&report.login.replace('`', "'"), 120);
     if report.outcome == Outcome::Failed
         && report
             .detail
@@ -324,7 +462,7 @@ fn user_line(report: &UserReport, shared: &[(String, usize)]) -> String {
         Some(detail) => format!(
             "• `{login}`: *{}* ({})",
             report.outcome,
-            escape(&truncate(detail, 200))
+            escaped(detail, 200)
         ),
         None => format!("• `{login}`: *{}*", report.outcome),
     }
@@ -391,6 +529,7 @@ mod tests {
             event_id: "<!everyone>",
             delivery: 1,
             max_deliveries: 5,
+            follow_up: FollowUp::None,
         };
         let text = all_text(&summary(&ctx, &Mode::Acted, &reports));
         for raw in [
@@ -422,6 +561,7 @@ mod tests {
             event_id: "e-1",
             delivery: 1,
             max_deliveries: 5,
+            follow_up: FollowUp::None,
         };
         let m = summary(&ctx, &Mode::DryRun, &reports);
         assert!(m.text.starts_with("[DRY RUN] Oort check failed: No MFA Configured (critical). 3 users: 2 suspended, 1 failed."), "{}", m.text);
@@ -449,6 +589,7 @@ mod tests {
             event_id: "e-1",
             delivery: 1,
             max_deliveries: 5,
+            follow_up: FollowUp::None,
         };
         let m = summary(&ctx, &Mode::Held("over the cap".into()), &reports);
         assert!(m.text.starts_with("[HELD] "));
@@ -474,6 +615,7 @@ mod tests {
             event_id: "e-1",
             delivery: 5,
             max_deliveries: 5,
+            follow_up: FollowUp::None,
         };
         let m = summary(&ctx, &Mode::Acted, &reports);
         assert!(m.blocks.len() <= 50);
@@ -507,6 +649,7 @@ mod tests {
             event_id: "t-1",
             delivery: 1,
             max_deliveries: 5,
+            follow_up: FollowUp::None,
         };
         let text = all_text(&connectivity_test(&ctx));
         assert!(text.contains("Connectivity test received"));
@@ -523,6 +666,7 @@ mod tests {
             event_id: "e-1",
             delivery: 5,
             max_deliveries: 5,
+            follow_up: FollowUp::None,
         };
         let refused = "the Okta app 0oa1 was refused: invalid_scope: The following scopes are not allowed: okta.roles.read";
         let reports = vec![
@@ -555,6 +699,7 @@ mod tests {
             event_id: "e-1",
             delivery: 1,
             max_deliveries: 5,
+            follow_up: FollowUp::None,
         };
         let mut reports = vec![
             UserReport::new(
@@ -581,5 +726,102 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("*suspended*").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn limits_count_the_escaped_text() {
+        assert_eq!(escaped("a&b", 10), "a&amp;b");
+        let amps = "&".repeat(200);
+        let cut = escaped(&amps, 200);
+        assert!(cut.chars().count() <= 200, "{}", cut.chars().count());
+        assert!(cut.ends_with("&amp;…"), "never inside an entity: {cut}");
+        let e = event(&amps, 3);
+        let ctx = Context {
+            event: &e,
+            event_id: &"&".repeat(300),
+            delivery: 1,
+            max_deliveries: 5,
+            follow_up: FollowUp::None,
+        };
+        let reports: Vec<UserReport> = (0..40)
+            .map(|i| {
+                UserReport::new(
+                    &format!("{}{i}", "<&>".repeat(60)),
+                    Outcome::Failed,
+                    Some("&".repeat(500)),
+                )
+            })
+            .collect();
+        let message = summary(&ctx, &Mode::Acted, &reports);
+        for block in &message.blocks {
+            if let Some(text) = block["text"]["text"].as_str() {
+                assert!(text.chars().count() <= 3000, "a section over Slack's 3,000");
+            }
+            for field in block["fields"].as_array().into_iter().flatten() {
+                assert!(
+                    field["text"].as_str().unwrap().chars().count() <= 2000,
+                    "a field over 2,000"
+                );
+            }
+        }
+        assert!(message.text.chars().count() <= 4000);
+        assert!(
+            serde_json::to_string(&message.blocks).unwrap().len() < 13_000,
+            "blocks under Slack's total"
+        );
+    }
+
+    #[test]
+    fn buttons_go_before_the_context_line_and_stay_within_slack_s_limits() {
+        let e = event("No MFA", 3);
+        let ctx = Context {
+            event: &e,
+            event_id: "e-1",
+            delivery: 1,
+            max_deliveries: 5,
+            follow_up: FollowUp::None,
+        };
+        let held =
+            summary(&ctx, &Mode::Held("over the cap".into()), &[]).with_buttons(Buttons::Decide {
+                event_id: "e-1",
+                users: 25,
+            });
+        let n = held.blocks.len();
+        assert_eq!(held.blocks[n - 1]["type"], "context");
+        assert_eq!(held.blocks[n - 2]["type"], "actions");
+        let ids: Vec<&str> = held.blocks[n - 2]["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["action_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["approve", "dismiss"]);
+        assert!(
+            held.blocks[n - 2].to_string().contains("25 users"),
+            "the confirm says how many"
+        );
+
+        let suspended: Vec<(String, String)> = (0..30)
+            .map(|i| (format!("00u{i}"), format!("u{i}@example.com")))
+            .collect();
+        let acted = summary(&ctx, &Mode::Acted, &[]).with_buttons(Buttons::Undo {
+            event_id: "e-1",
+            suspended: &suspended,
+        });
+        let undo = acted
+            .blocks
+            .iter()
+            .filter(|b| b["accessory"]["action_id"] == "unsuspend")
+            .count();
+        assert_eq!(undo, MAX_UNDO_BUTTONS);
+        assert!(acted.blocks.len() <= 50);
+        assert!(
+            acted
+                .to_json()
+                .to_string()
+                .contains("10 more suspended users")
+        );
+        let noted = acted.with_note("Approved by <@U0APPROVER>");
+        assert_eq!(noted.blocks[1]["text"]["text"], "Approved by <@U0APPROVER>");
     }
 }

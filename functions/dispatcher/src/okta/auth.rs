@@ -140,7 +140,14 @@ impl Authenticator {
                 Credential::parse(&self.secret_id, text.expose_secret(), &self.default_scopes)
             })
             .await
-            .map_err(|e| CallError::Transient(e.to_string()))
+            .map_err(|e| match e {
+                shared::secrets::SecretError::Malformed { .. } => {
+                    CallError::Credentials(e.to_string())
+                }
+                shared::secrets::SecretError::Unavailable { .. } => {
+                    CallError::Transient(e.to_string())
+                }
+            })
     }
 
     /// The headers for one request to `url`.
@@ -243,7 +250,7 @@ impl Authenticator {
         if let Some((at, reason)) = &state.refused
             && at.elapsed() < REFUSAL_MEMORY
         {
-            return Err(CallError::Transient(reason.clone()));
+            return Err(CallError::Credentials(reason.clone()));
         }
         match self.fetch_token(app, deadline).await {
             Ok((answer, dpop)) => {
@@ -263,7 +270,7 @@ impl Authenticator {
                 state.refused = Some((Instant::now(), reason.clone()));
                 // The secret may have been fixed meanwhile: read it again next time.
                 self.credential.invalidate().await;
-                Err(CallError::Transient(reason))
+                Err(CallError::Credentials(reason))
             }
             Err(Fetch::Transient(reason)) => Err(CallError::Transient(reason)),
         }

@@ -26,6 +26,7 @@ use super::{
     Attribute, CallContext, CallError, Directory, OktaUser, REQUEST_TIMEOUT, Revocation,
     Suspension, Unsuspension,
 };
+use crate::metrics::{OktaCounters, OktaCounts};
 use crate::rate_limit::{Pacer, RateInfo, wait_after_429};
 
 /// Attempts for one call answered 429.
@@ -206,6 +207,8 @@ pub struct OktaClient {
     base: Url,
     auth: Authenticator,
     pacer: Pacer,
+    /// 429 answers and retried calls, for the metrics.
+    counters: OktaCounters,
 }
 
 /// How the client is set up.
@@ -214,7 +217,7 @@ pub struct OktaSettings {
     pub org_url: Url,
     pub secret_id: String,
     pub secret_ttl: Duration,
-    /// Sizes the reserve kept in each rate-limit window.
+    /// `OKTA_MAX_CONCURRENCY` (the pacer counts what is in flight itself).
     pub concurrency: usize,
     /// What an OAuth app asks for unless its secret names scopes.
     pub default_scopes: String,
@@ -246,8 +249,15 @@ impl OktaClient {
             http,
             base: settings.org_url,
             auth,
-            pacer: Pacer::new(settings.concurrency as u64 + 1),
+            pacer: Pacer::new(),
+            counters: OktaCounters::default(),
         }
+    }
+
+    /// The 429 answers and retries since the last call (read and reset; the
+    /// dispatcher takes them once per event).
+    pub fn take_counts(&self) -> OktaCounts {
+        self.counters.take()
     }
 
     /// Sends `call`, waiting out rate limits and retrying what may pass,
@@ -276,18 +286,24 @@ impl OktaClient {
         let mut retry_for: Option<String> = None;
         loop {
             attempt += 1;
-            if let Some(pause) = self.pacer.before_request(bucket) {
-                tracing::info!(
-                    event_id = ctx.event_id,
-                    user = ctx.user,
-                    operation = bucket,
-                    pause_ms = pause.as_millis() as u64,
-                    "pausing for Okta's rate limit window"
-                );
-                if !deadline.sleep(pause).await {
-                    return Err(out_of_time());
+            // Counted in flight until its answer is observed (or it ends without one).
+            let in_flight = loop {
+                match self.pacer.before_request(bucket) {
+                    Ok(in_flight) => break in_flight,
+                    Err(pause) => {
+                        tracing::info!(
+                            event_id = ctx.event_id,
+                            user = ctx.user,
+                            operation = bucket,
+                            pause_ms = pause.as_millis() as u64,
+                            "pausing for Okta's rate limit window"
+                        );
+                        if !deadline.sleep(pause).await {
+                            return Err(out_of_time());
+                        }
+                    }
                 }
-            }
+            };
             let timeout = REQUEST_TIMEOUT.min(deadline.remaining());
             if timeout < Duration::from_millis(200) {
                 return Err(out_of_time());
@@ -320,12 +336,13 @@ impl OktaClient {
                     if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
                         return Err(CallError::Transient(reason));
                     }
+                    self.counters.retried();
                     continue;
                 }
             };
             let status = response.status().as_u16();
             let info = RateInfo::from_headers(response.headers());
-            self.pacer.observe(bucket, &info);
+            in_flight.observe(&info);
             let new_nonce = self
                 .auth
                 .observe_nonce(response.headers(), authorized.nonce.as_deref());
@@ -347,6 +364,7 @@ impl OktaClient {
                     if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
                         return Err(CallError::Transient(reason));
                     }
+                    self.counters.retried();
                     continue;
                 }
             };
@@ -371,6 +389,7 @@ impl OktaClient {
             match status {
                 429 => {
                     rate_limited += 1;
+                    self.counters.rate_limited();
                     let wait = wait_after_429(&info, rate_limited, jitter());
                     if rate_limited >= MAX_RATE_LIMITED_ATTEMPTS {
                         return Err(CallError::Transient(format!(
@@ -382,6 +401,7 @@ impl OktaClient {
                             "Okta's rate limit: the window resets too late for this invocation ({bucket})"
                         )));
                     }
+                    self.counters.retried();
                     retry_for = answer.request_id.clone().or(retry_for);
                 }
                 500 | 502 | 503 | 504 => {
@@ -392,6 +412,7 @@ impl OktaClient {
                             answer.describe()
                         )));
                     }
+                    self.counters.retried();
                     retry_for = answer.request_id.clone().or(retry_for);
                 }
                 // A DPoP server that wants a (new) nonce in the proof.
@@ -402,7 +423,7 @@ impl OktaClient {
                     self.auth.refused().await;
                 }
                 401 if !answer.is_scope_error() => {
-                    return Err(CallError::Transient(format!(
+                    return Err(CallError::Credentials(format!(
                         "{}: {} was refused",
                         answer.describe(),
                         self.auth.describe().await

@@ -124,6 +124,11 @@ pub enum CallError {
     /// Okta answered with a 4xx that retrying will not change.
     #[error("could not {doing}: {okta}")]
     Refused { doing: &'static str, okta: String },
+    /// The credentials are unusable or refused (a malformed secret, an app
+    /// the token endpoint refuses, a token Okta refuses): a person must fix
+    /// them; until then every call would fail the same way.
+    #[error("{0}")]
+    Credentials(String),
 }
 
 /// Who a call is for, for the log lines; collects Okta's request ids.

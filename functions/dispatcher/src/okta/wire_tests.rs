@@ -324,10 +324,10 @@ async fn a_refused_app_is_reported_in_plain_words_once_per_event() {
         let err = okta.get_user("00u1", &ctx()).await.unwrap_err();
         assert_eq!(
             err,
-            CallError::Transient(
+            CallError::Credentials(
                 "the Okta app 0oa1 was refused: invalid_scope: The following scopes are not allowed: okta.roles.read".into()
             ),
-            "retryable, with the same words for every user"
+            "for a person to fix, with the same words for every user"
         );
     }
 }

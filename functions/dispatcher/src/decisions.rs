@@ -1,0 +1,278 @@
+//! People's decisions from Slack, carried out: Approve or Dismiss a held
+//! event, Unsuspend a user this product suspended.
+//!
+//! The actions function verifies, authorizes and records each click, then
+//! queues it; every Okta write still happens here, with the same client,
+//! rate budget, deadlines and audit log lines as events. A decision is
+//! carried out once: one whose result is already recorded is acknowledged
+//! and nothing is done again. Approval never overrides protected users or
+//! admins: it only lifts the cap, the severity rule and dry run.
+
+use serde_json::json;
+use shared::decision::{Action, Decision, format_time};
+use shared::event::OortEvent;
+use shared::store::{HeldLookup, Store};
+
+use crate::deadline::Deadline;
+use crate::handler::{Dispatcher, Failure};
+use crate::okta::{CallContext, CallError, Directory, Unsuspension};
+use crate::outcome::UserReport;
+use crate::summary::{self, Context, FollowUp, Mode, escape};
+
+impl Dispatcher {
+    /// Carries out one decision message.
+    pub(crate) async fn decide(
+        &self,
+        decision: &Decision,
+        delivery: u32,
+        last_delivery: bool,
+        deadline: Deadline,
+    ) -> Result<(), Failure> {
+        let Some(store) = &self.store else {
+            // A decision without a store cannot be checked against what was held.
+            tracing::error!(event_id = %decision.event_id, action = decision.action.as_str(), "a decision arrived but STORE_TABLE is not set");
+            return Err(Failure::Store("STORE_TABLE is not set".into()));
+        };
+        tracing::info!(event_id = %decision.event_id, action = decision.action.as_str(), by = %decision.by, delivery, "decision received");
+        match decision.action {
+            Action::Approve | Action::Dismiss => {
+                self.approve_or_dismiss(store, decision, delivery, last_delivery, deadline)
+                    .await
+            }
+            Action::Unsuspend => self.unsuspend(store, decision, deadline).await,
+        }
+    }
+
+    async fn approve_or_dismiss(
+        &self,
+        store: &Store,
+        decision: &Decision,
+        delivery: u32,
+        last_delivery: bool,
+        deadline: Deadline,
+    ) -> Result<(), Failure> {
+        let event_id = decision.event_id.as_str();
+        let store_failed = |e: shared::store::StoreError| Failure::Store(e.to_string());
+        if let Some(record) = store.get_decision(event_id).await.map_err(store_failed)?
+            && record.result.is_some()
+        {
+            tracing::info!(event_id, "decision already carried out; nothing done again");
+            return Ok(());
+        }
+        let held = match store.get_held_event(event_id).await.map_err(store_failed)? {
+            HeldLookup::Held(held) => held,
+            HeldLookup::Expired(_) | HeldLookup::NotFound => {
+                let text = format!(
+                    ":hourglass: This event can no longer be {}: it expired. Nothing was changed in Okta.",
+                    decision.action.past_tense()
+                );
+                self.reply(decision, &json!({"response_type": "in_channel", "replace_original": false, "text": text}), deadline).await;
+                return store
+                    .update_decision_result(event_id, "expired: nothing done")
+                    .await
+                    .map_err(store_failed);
+            }
+        };
+        let event = OortEvent::parse(held.body.as_bytes())
+            .map_err(|e| Failure::Unreadable(e.to_string()))?;
+        let ctx = Context {
+            event: &event,
+            event_id,
+            delivery,
+            max_deliveries: self.config.max_receive_count,
+            follow_up: FollowUp::None,
+        };
+        let who = format!(
+            "<@{}> at {}",
+            escape(&decision.by),
+            format_time(decision.at)
+        );
+        let mut unfinished = 0;
+        let (message, result) = match decision.action {
+            Action::Dismiss => {
+                let reports: Vec<UserReport> = event
+                    .users
+                    .iter()
+                    .map(|l| UserReport::new(l.as_str(), crate::outcome::Outcome::Held, None))
+                    .collect();
+                let message = summary::summary(&ctx, &Mode::Held(held.reason.clone()), &reports)
+                    .with_note(&format!(
+                        ":no_entry_sign: *Dismissed* by {who}: nobody was changed in Okta."
+                    ));
+                (message, "dismissed: nothing done".to_string())
+            }
+            _ => {
+                // As if the cap, severity and dry run allowed it; protection stays.
+                let results = self.run_users(&event, event_id, false, deadline).await;
+                let (follow_up, left, _) = self.follow_up(&results, delivery, last_delivery)?;
+                unfinished = left;
+                let reports: Vec<UserReport> = results.iter().map(|r| r.report().clone()).collect();
+                self.metrics.users(&reports);
+                let ctx = Context { follow_up, ..ctx };
+                let message = summary::summary(&ctx, &Mode::Acted, &reports)
+                    .with_note(&format!(":white_check_mark: *Approved* by {who}."));
+                let message = self.offer_undo(message, event_id, &results).await;
+                let tally = crate::outcome::counts(&reports)
+                    .iter()
+                    .map(|(o, n)| format!("{n} {o}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (message, format!("approved: {tally}"))
+            }
+        };
+        let mut body = message.to_json();
+        body["replace_original"] = json!(true);
+        if !self.reply(decision, &body, deadline).await {
+            // The click's response_url may have expired: post a new summary.
+            self.slack
+                .post(&message, deadline)
+                .await
+                .map_err(|e| Failure::Slack(e.to_string()))?;
+        }
+        if unfinished > 0 {
+            // Reported; the decision stays open so that a redrive carries it out.
+            return Err(Failure::RetriesExhausted(unfinished));
+        }
+        tracing::info!(event_id, action = decision.action.as_str(), by = %decision.by, outcome = %result, "decision carried out");
+        store
+            .update_decision_result(event_id, &result)
+            .await
+            .map_err(store_failed)
+    }
+
+    async fn unsuspend(
+        &self,
+        store: &Store,
+        decision: &Decision,
+        deadline: Deadline,
+    ) -> Result<(), Failure> {
+        let event_id = decision.event_id.as_str();
+        let Some(user) = &decision.user else {
+            return Err(Failure::Unreadable(
+                "an Unsuspend decision names no user".into(),
+            ));
+        };
+        let store_failed = |e: shared::store::StoreError| Failure::Store(e.to_string());
+        if let Some(undo) = store
+            .get_undo(&user.okta_user_id, event_id)
+            .await
+            .map_err(store_failed)?
+            && undo.result.is_some()
+        {
+            tracing::info!(event_id, user = %user.login, "unsuspend already carried out; nothing done again");
+            return Ok(());
+        }
+        let login = &user.login;
+        let ctx = CallContext::new(event_id, login, deadline);
+        // Only what this product did is undone, and only while it still holds.
+        let outcome = match store
+            .find_action(&user.okta_user_id, event_id)
+            .await
+            .map_err(store_failed)?
+        {
+            None => Refused(format!(
+                "oort-okta-lockout has no record of suspending `{}` in this event: nothing was changed",
+                escape(login)
+            )),
+            Some(_) => match self.okta.get_user(&user.okta_user_id, &ctx).await {
+                Ok(None) => Refused(format!(
+                    "`{}` no longer exists in Okta: nothing was changed",
+                    escape(login)
+                )),
+                Ok(Some(now)) if now.status() != "SUSPENDED" => Refused(format!(
+                    "`{}` is {} in Okta now, not SUSPENDED: nothing was changed",
+                    escape(login),
+                    escape(now.status())
+                )),
+                Ok(Some(_)) => match self.okta.unsuspend(&user.okta_user_id, &ctx).await {
+                    Ok(Unsuspension::Done) => Done,
+                    Ok(Unsuspension::NotSuspended { refusal }) => Refused(format!(
+                        "Okta would not unsuspend `{}`: {}",
+                        escape(login),
+                        escape(&refusal)
+                    )),
+                    Ok(Unsuspension::Gone) => {
+                        Refused(format!("`{}` no longer exists in Okta", escape(login)))
+                    }
+                    Err(e) => return Err(unsuspend_failure(e)),
+                },
+                Err(e) => return Err(unsuspend_failure(e)),
+            },
+        };
+        let (text, result) = match &outcome {
+            Done => (
+                format!(
+                    ":leftwards_arrow_with_hook: `{}` was *unsuspended* by <@{}> at {} (their sessions are not restored; they sign in again).",
+                    escape(login),
+                    escape(&decision.by),
+                    format_time(decision.at)
+                ),
+                "unsuspended".to_string(),
+            ),
+            Refused(why) => (
+                format!(":no_entry_sign: Unsuspend refused: {why}."),
+                format!("refused: {why}"),
+            ),
+        };
+        tracing::info!(
+            event_id,
+            user = login.as_str(),
+            okta_user_id = user.okta_user_id.as_str(),
+            by = %decision.by,
+            outcome = if matches!(outcome, Done) { "unsuspended" } else { "unsuspend refused" },
+            okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
+            "user outcome"
+        );
+        let body = json!({"response_type": "in_channel", "replace_original": false, "text": text});
+        if !self.reply(decision, &body, deadline).await {
+            let message = summary::SlackMessage {
+                text: text.clone(),
+                blocks: vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})],
+            };
+            self.slack
+                .post(&message, deadline)
+                .await
+                .map_err(|e| Failure::Slack(e.to_string()))?;
+        }
+        store
+            .update_undo_result(&user.okta_user_id, event_id, &result)
+            .await
+            .map_err(store_failed)
+    }
+
+    /// Posts to the click's `response_url`; whether Slack took it.
+    async fn reply(
+        &self,
+        decision: &Decision,
+        body: &serde_json::Value,
+        deadline: Deadline,
+    ) -> bool {
+        match self
+            .slack
+            .respond(&decision.response_url, body, deadline)
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(event_id = %decision.event_id, error = %e, "could not answer through the response_url; posting instead");
+                false
+            }
+        }
+    }
+}
+
+use UnsuspendOutcome::{Done, Refused};
+
+enum UnsuspendOutcome {
+    Done,
+    Refused(String),
+}
+
+/// Okta could not be asked: retry the decision (transient) or keep it for a
+/// person (refused credentials or permission).
+fn unsuspend_failure(e: CallError) -> Failure {
+    match e {
+        CallError::Transient(reason) => Failure::Okta(reason),
+        other => Failure::Okta(other.to_string()),
+    }
+}
