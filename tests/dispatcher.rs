@@ -61,7 +61,21 @@ async fn setup_okta(secret: impl FnOnce(&FakeOkta) -> Value, env: &[(&str, &str)
             .map(|(_, v)| v.clone())
     })
     .unwrap();
-    let dispatcher = Dispatcher::new(config, aws.secrets.clone());
+    // Metrics go nowhere here: the e2e tests read the functions' EMF lines.
+    let mut dispatcher = Dispatcher::new(config, aws.secrets.clone())
+        .with_metrics(shared::metrics::Emitter::new("dispatcher", std::io::sink()));
+    if let Some((_, table)) = vars.iter().rev().find(|(k, _)| k == "STORE_TABLE") {
+        // "missing-table" stands for a store that cannot be used.
+        if table != "missing-table" {
+            shared::store::create_table(&aws.dynamodb, table)
+                .await
+                .unwrap();
+        }
+        dispatcher = dispatcher.with_store(shared::store::Store::new(
+            aws.dynamodb.clone(),
+            table.clone(),
+        ));
+    }
     Setup {
         okta,
         slack,
@@ -936,6 +950,7 @@ async fn every_dispatcher_sample_in_events_gets_its_documented_result() {
     let mut documented = vec![
         "dispatcher-failed-check.json",
         "dispatcher-last-attempt.json",
+        "dispatcher-odd-entries.json",
         "dispatcher-over-cap.json",
         "dispatcher-poison.json",
         "dispatcher-webhook-test.json",
@@ -959,6 +974,31 @@ async fn every_dispatcher_sample_in_events_gets_its_documented_result() {
     assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
     assert_eq!(status(&s, "root.admin@example.com"), "ACTIVE");
     assert_eq!(s.slack.messages().len(), 1);
+
+    let s = setup().await;
+    assert!(
+        run(&s, &sample("dispatcher-odd-entries.json").records)
+            .await
+            .is_empty()
+    );
+    assert_eq!(status(&s, "li.wei@example.com"), "SUSPENDED");
+    let m = &s.slack.messages()[0];
+    assert_eq!(
+        slack_text(m).matches("*invalid*").count(),
+        4,
+        "{}",
+        slack_text(m)
+    );
+    assert!(slack_text(m).contains("Ignored in this event"));
+    assert_eq!(
+        s.okta
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("bad"))
+            .count(),
+        0,
+        "no Okta call for an invalid entry"
+    );
 
     let s = setup().await;
     assert!(
@@ -1033,7 +1073,7 @@ async fn an_injected_kind_of_error_the_dispatcher_does_not_know_is_a_failure_not
         .on(Operation::Suspend)
         .forever(),
     );
-    assert!(
+    assert_eq!(
         run(
             &s,
             &[record(
@@ -1042,8 +1082,9 @@ async fn an_injected_kind_of_error_the_dispatcher_does_not_know_is_a_failure_not
                 1
             )]
         )
-        .await
-        .is_empty()
+        .await,
+        ["m-1"],
+        "an unknown 4xx waits for a person: the event is kept for a redrive"
     );
     let m = &s.slack.messages()[0];
     assert_eq!(
@@ -1212,7 +1253,7 @@ async fn tokens_are_renewed_after_expiry_and_once_after_a_401() {
 }
 
 #[tokio::test]
-async fn a_refused_app_is_reported_once_in_plain_words_and_stays_retryable() {
+async fn a_refused_app_is_reported_at_once_kept_for_a_redrive_and_the_redrive_reported() {
     // The app was not granted okta.roles.read, which the default scopes ask for.
     let s = setup_okta(
         |o| {
@@ -1226,24 +1267,66 @@ async fn a_refused_app_is_reported_once_in_plain_words_and_stays_retryable() {
         &[],
     )
     .await;
-    assert_eq!(run(&s, &[two_users("m-1")]).await, ["m-1"], "retried");
-    assert!(s.slack.messages().is_empty(), "nothing final yet");
-    let mut last = two_users("m-1");
-    last.attributes
-        .insert("ApproximateReceiveCount".into(), "5".into());
-    assert_eq!(run(&s, &[last]).await, ["m-1"], "to the dead-letter queue");
-    let text = slack_text(&s.slack.messages()[0]);
+    let delivery = |n: u32| {
+        let mut r = two_users("m-1");
+        r.attributes
+            .insert("ApproximateReceiveCount".into(), n.to_string());
+        r
+    };
+    // The first delivery tells the team at once, and keeps the event.
+    assert_eq!(run(&s, &[delivery(1)]).await, ["m-1"], "kept for a redrive");
+    let first = slack_text(&s.slack.messages()[0]);
     assert_eq!(
-        text.matches(
-            "was refused: invalid_scope: The following scopes are not allowed: okta.roles.read"
-        )
-        .count(),
+        first
+            .matches(
+                "was refused: invalid_scope: The following scopes are not allowed: okta.roles.read"
+            )
+            .count(),
         1,
-        "{text}"
+        "{first}"
     );
-    assert!(text.contains("*2 users failed*"), "{text}");
+    assert!(first.contains("*2 users failed*"), "{first}");
+    assert!(
+        first.contains("A person must fix what failed below"),
+        "{first}"
+    );
+    assert!(
+        first.contains("retried 4 more times, then kept in the dead-letter queue"),
+        "{first}"
+    );
+    // Later deliveries that change nothing say nothing.
+    for n in 2..5 {
+        assert_eq!(run(&s, &[delivery(n)]).await, ["m-1"]);
+    }
+    assert_eq!(s.slack.messages().len(), 1, "no repeat of the same summary");
+    // The last one says it goes to the dead-letter queue.
+    assert_eq!(
+        run(&s, &[delivery(5)]).await,
+        ["m-1"],
+        "to the dead-letter queue"
+    );
+    assert_eq!(s.slack.messages().len(), 2);
+    assert!(slack_text(&s.slack.messages()[1]).contains("This was the last delivery"));
     assert!(s.okta.writes().is_empty());
     assert_eq!(status(&s, "ana.lima@example.com"), "ACTIVE");
+
+    // A person grants the scope, then redrives: the redriven message is
+    // delivered afresh, and succeeds.
+    let client_id = s.okta.apps()[0].client_id.clone();
+    let jwk = s.okta.apps()[0].public_jwk.clone();
+    s.okta.register_app(OAuthApp::new(client_id, jwk));
+    tokio::time::sleep(dispatcher::okta::auth::REFUSAL_MEMORY).await;
+    assert!(
+        run(&s, &[delivery(1)]).await.is_empty(),
+        "the redrive succeeds"
+    );
+    assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
+    let done = slack_text(&s.slack.messages()[2]);
+    assert_eq!(
+        listed_outcome(&s.slack.messages()[2], "li.wei@example.com").as_deref(),
+        Some("suspended"),
+        "{done}"
+    );
 }
 
 #[tokio::test]
@@ -1261,7 +1344,7 @@ async fn a_call_outside_the_granted_scopes_is_a_clear_failure() {
         &[],
     )
     .await;
-    assert!(
+    assert_eq!(
         run(
             &s,
             &[record(
@@ -1270,8 +1353,9 @@ async fn a_call_outside_the_granted_scopes_is_a_clear_failure() {
                 1
             )]
         )
-        .await
-        .is_empty()
+        .await,
+        ["m-1"],
+        "kept until a person grants the scope"
     );
     let m = &s.slack.messages()[0];
     assert_eq!(
@@ -1442,4 +1526,475 @@ async fn a_connectivity_test_or_a_held_event_never_fetches_a_token() {
         "no Okta call, not even for a token"
     );
     assert!(s.okta.requests().is_empty());
+}
+
+#[tokio::test]
+async fn odd_entries_are_reported_invalid_and_the_valid_users_acted_on() {
+    let s = setup().await;
+    let body = json!({"id": "odd-1", "detail-type": "FAILED_CHECK", "time": 1730000000,
+        "detail": {"checkId": "no-mfa", "severity": 3, "title": "No MFA",
+            "usersFailing": ["ana.lima@example.com", "", "  ", 7, "a\u{7}b@example.com", "x".repeat(300)],
+            "login": ["li.wei@example.com"]}})
+    .to_string();
+    let (failures, logs) = logs::capture(run(&s, &[record("m-1", &body, 1)])).await;
+    assert!(
+        failures.is_empty(),
+        "invalid entries are final, not retried"
+    );
+    assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
+    assert_eq!(
+        status(&s, "li.wei@example.com"),
+        "ACTIVE",
+        "a login of the wrong type is not read"
+    );
+    let text = slack_text(&s.slack.messages()[0]);
+    assert!(text.contains("*7 users*: 1 suspended, 6 invalid"), "{text}");
+    for why in [
+        "it is empty",
+        "not a login but a number",
+        "control character",
+        "longer than 256",
+        "not a login but an array",
+    ] {
+        assert!(text.contains(why), "{why}: {text}");
+    }
+    assert!(text.contains("Ignored in this event (wrong type): `time` is a number, not a string; `detail.severity` is a number"), "{text}");
+    let invalid_logged = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["outcome"] == "invalid" && l["event_id"] == "odd-1")
+        .count();
+    assert_eq!(invalid_logged, 6);
+    let okta_users: Vec<String> = s.okta.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        okta_users
+            .iter()
+            .all(|p| !p.contains("%07") && !p.contains("xxxx")),
+        "{okta_users:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_event_of_5000_users_is_held_whole() {
+    let s = setup().await;
+    let users: Vec<String> = (0..5000)
+        .map(|i| format!("user{i:05}@example.com"))
+        .collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    assert!(
+        run(&s, &[record("m-1", &failed_check("big", &users), 1)])
+            .await
+            .is_empty()
+    );
+    assert!(s.okta.requests().is_empty());
+    let m = &s.slack.messages()[0];
+    assert!(m["text"].as_str().unwrap().starts_with("[HELD]"));
+    assert!(slack_text(m).contains("5000 users"), "{}", slack_text(m));
+}
+
+#[tokio::test]
+async fn act_on_providers_skips_users_whose_check_failed_elsewhere() {
+    let s = setup_with(&[("ACT_ON_PROVIDERS", "okta")]).await;
+    let body = json!({"id": "prov-1", "detail-type": "FAILED_CHECK",
+        "detail": {"checkId": "no-mfa", "severity": "critical",
+            "usersFailing": ["ana.lima@example.com", "li.wei@example.com", "john.smith@example.com"],
+            "loginDetails": [
+                {"login": "ana.lima@example.com", "details": [{"key": "providersFailingChecks", "value": "[\"providerFailingCheck-no-mfa-0f1e__OKTA__77aa\"]"}]},
+                {"login": "li.wei@example.com", "details": [{"key": "providersFailingChecks", "value": "[\"providerFailingCheck-no-mfa-0f1e__DUO__77aa\"]"}]}
+            ]}})
+    .to_string();
+    assert!(run(&s, &[record("m-1", &body, 1)]).await.is_empty());
+    assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
+    assert_eq!(status(&s, "li.wei@example.com"), "ACTIVE");
+    assert_eq!(status(&s, "jsmith@corp.example.com"), "ACTIVE");
+    let m = &s.slack.messages()[0];
+    assert_eq!(
+        listed_outcome(m, "li.wei@example.com").as_deref(),
+        Some("skipped")
+    );
+    assert_eq!(
+        listed_outcome(m, "john.smith@example.com").as_deref(),
+        Some("skipped")
+    );
+    assert!(
+        slack_text(m).contains("the check failed on DUO, not on OKTA"),
+        "{}",
+        slack_text(m)
+    );
+    let touched: Vec<String> = s.okta.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        touched
+            .iter()
+            .all(|p| !p.contains("li.wei") && !p.contains("john.smith")),
+        "no Okta call for a skipped user: {touched:?}"
+    );
+}
+
+// ---------------------------------------------------------------- decisions from Slack
+
+const APPROVER: &str = "U0APPROVER";
+
+/// A setup with the store and an approver; events of more than 2 users are held.
+async fn setup_decisions() -> (Setup, shared::store::Store, wiremock::MockServer) {
+    let table = unique("store");
+    let s = setup_with(&[
+        ("STORE_TABLE", table.as_str()),
+        ("SLACK_APPROVERS", APPROVER),
+        ("MAX_USERS_PER_EVENT", "2"),
+    ])
+    .await;
+    let store = shared::store::Store::new(s.aws.dynamodb.clone(), table);
+    let response_url = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&response_url)
+        .await;
+    (s, store, response_url)
+}
+
+/// The decision message the actions function queues after recording the click.
+async fn decision(
+    store: &shared::store::Store,
+    response_url: &wiremock::MockServer,
+    button: shared::decision::Button,
+) -> SqsMessage {
+    let at = time::OffsetDateTime::now_utc();
+    match &button.user {
+        None => {
+            store
+                .record_decision(&button.event_id, button.action, APPROVER, at)
+                .await
+                .unwrap();
+        }
+        Some(user) => {
+            store
+                .record_undo(
+                    &user.okta_user_id,
+                    &button.event_id,
+                    &user.login,
+                    APPROVER,
+                    at,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let d = shared::decision::Decision::new(
+        &button,
+        APPROVER,
+        at,
+        &format!("{}/actions/T1/1/x", response_url.uri()),
+    )
+    .unwrap();
+    let m = d.to_message();
+    let attributes: serde_json::Map<String, Value> = m
+        .attributes
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                json!({"stringValue": v, "dataType": "String"}),
+            )
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "messageId": unique("decision"), "receiptHandle": "rh", "body": m.body,
+        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": m.group_id, "MessageDeduplicationId": m.dedup_id},
+        "messageAttributes": attributes, "eventSource": "aws:sqs", "awsRegion": "us-east-1"
+    }))
+    .unwrap()
+}
+
+async fn replies(server: &wiremock::MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+fn buttons(message: &Value, action_id: &str) -> usize {
+    message
+        .to_string()
+        .matches(&format!("\"action_id\":\"{action_id}\""))
+        .count()
+}
+
+#[tokio::test]
+async fn without_approvers_summaries_have_no_buttons() {
+    let table = unique("store");
+    let s = setup_with(&[
+        ("STORE_TABLE", table.as_str()),
+        ("MAX_USERS_PER_EVENT", "1"),
+    ])
+    .await;
+    assert!(run(&s, &[two_users("m-1")]).await.is_empty());
+    let m = &s.slack.messages()[0];
+    assert_eq!(
+        buttons(m, "approve") + buttons(m, "dismiss") + buttons(m, "unsuspend"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_approved_held_event_acts_on_what_was_held_and_protection_still_wins() {
+    let (s, store, replies_to) = setup_decisions().await;
+    let users = [
+        "ana.lima@example.com",
+        "li.wei@example.com",
+        "root.admin@example.com",
+    ];
+    assert!(
+        run(&s, &[record("m-1", &failed_check("held-1", &users), 1)])
+            .await
+            .is_empty()
+    );
+    assert!(s.okta.requests().is_empty(), "held: no Okta call");
+    let held = &s.slack.messages()[0];
+    assert_eq!(
+        (buttons(held, "approve"), buttons(held, "dismiss")),
+        (1, 1),
+        "{held}"
+    );
+    assert!(
+        held.to_string().contains("3 users"),
+        "the confirm says how many"
+    );
+
+    let approve = decision(
+        &store,
+        &replies_to,
+        shared::decision::Button::approve("held-1").unwrap(),
+    )
+    .await;
+    assert!(run(&s, std::slice::from_ref(&approve)).await.is_empty());
+    assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
+    assert_eq!(status(&s, "li.wei@example.com"), "SUSPENDED");
+    assert_eq!(
+        status(&s, "root.admin@example.com"),
+        "ACTIVE",
+        "approval never overrides admin protection"
+    );
+    let rewritten = &replies(&replies_to).await[0];
+    assert_eq!(rewritten["replace_original"], true);
+    let text = rewritten.to_string();
+    assert!(text.contains("Approved* by <@U0APPROVER>"), "{text}");
+    assert_eq!(
+        buttons(rewritten, "unsuspend"),
+        2,
+        "an Unsuspend per user we suspended: {text}"
+    );
+    assert_eq!(
+        store
+            .get_decision("held-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .result
+            .as_deref(),
+        Some("approved: 2 suspended, 1 protected")
+    );
+
+    // A redelivered decision is not carried out twice.
+    let writes = s.okta.writes().len();
+    assert!(run(&s, &[approve]).await.is_empty());
+    assert_eq!(s.okta.writes().len(), writes);
+}
+
+#[tokio::test]
+async fn unsuspend_undoes_only_what_this_product_did() {
+    let (s, store, replies_to) = setup_decisions().await;
+    assert!(
+        run(
+            &s,
+            &[record(
+                "m-1",
+                &failed_check("e-1", &["ana.lima@example.com"]),
+                1
+            )]
+        )
+        .await
+        .is_empty()
+    );
+    let summary = &s.slack.messages()[0];
+    assert_eq!(buttons(summary, "unsuspend"), 1, "{summary}");
+    let ana = s.okta.user("ana.lima@example.com").unwrap().id;
+    let undo = decision(
+        &store,
+        &replies_to,
+        shared::decision::Button::unsuspend("e-1", &ana, "ana.lima@example.com").unwrap(),
+    )
+    .await;
+    assert!(run(&s, &[undo]).await.is_empty());
+    assert_eq!(status(&s, "ana.lima@example.com"), "ACTIVE");
+    assert!(
+        replies(&replies_to).await[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("was *unsuspended* by <@U0APPROVER>")
+    );
+
+    // Omar was SUSPENDED before; we never suspended him.
+    let omar = s.okta.user("omar.haddad@example.com").unwrap().id;
+    let writes = s.okta.writes().len();
+    let not_ours = decision(
+        &store,
+        &replies_to,
+        shared::decision::Button::unsuspend("e-1", &omar, "omar.haddad@example.com").unwrap(),
+    )
+    .await;
+    assert!(run(&s, &[not_ours]).await.is_empty());
+    assert_eq!(status(&s, "omar.haddad@example.com"), "SUSPENDED");
+    assert_eq!(s.okta.writes().len(), writes, "no write");
+    let refused = replies(&replies_to).await[1]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.contains("Unsuspend refused: oort-okta-lockout has no record of suspending"),
+        "{refused}"
+    );
+
+    // Ana again: already active, refused.
+    let again = decision(
+        &store,
+        &replies_to,
+        shared::decision::Button::unsuspend("e-1", &ana, "ana.lima@example.com").unwrap(),
+    )
+    .await;
+    assert!(
+        run(&s, &[again]).await.is_empty(),
+        "done once: the second is acknowledged"
+    );
+    assert_eq!(s.okta.writes().len(), writes);
+}
+
+#[tokio::test]
+async fn dismiss_records_and_changes_nothing() {
+    let (s, store, replies_to) = setup_decisions().await;
+    let users = [
+        "ana.lima@example.com",
+        "li.wei@example.com",
+        "john.smith@example.com",
+    ];
+    assert!(
+        run(&s, &[record("m-1", &failed_check("held-2", &users), 1)])
+            .await
+            .is_empty()
+    );
+    let dismiss = decision(
+        &store,
+        &replies_to,
+        shared::decision::Button::dismiss("held-2").unwrap(),
+    )
+    .await;
+    assert!(run(&s, &[dismiss]).await.is_empty());
+    assert!(s.okta.requests().is_empty());
+    let text = replies(&replies_to).await[0].to_string();
+    assert!(text.contains("Dismissed* by <@U0APPROVER>"), "{text}");
+    assert_eq!(
+        store
+            .get_decision("held-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .result
+            .as_deref(),
+        Some("dismissed: nothing done")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_held_event_is_not_approved() {
+    let (s, store, replies_to) = setup_decisions().await;
+    let body = failed_check(
+        "old-1",
+        &[
+            "ana.lima@example.com",
+            "li.wei@example.com",
+            "john.smith@example.com",
+        ],
+    );
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(100);
+    let held = shared::store::HeldEvent::new(
+        "old-1",
+        &body,
+        "over the cap",
+        3,
+        long_ago,
+        Duration::from_secs(72 * 3600),
+    );
+    store.put_held_event(&held).await.unwrap();
+    let approve = decision(
+        &store,
+        &replies_to,
+        shared::decision::Button::approve("old-1").unwrap(),
+    )
+    .await;
+    assert!(run(&s, &[approve]).await.is_empty());
+    assert!(s.okta.requests().is_empty());
+    assert!(
+        replies(&replies_to).await[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("can no longer be approved: it expired")
+    );
+}
+
+#[tokio::test]
+async fn an_okta_failure_during_an_approved_action_is_retried_and_reported() {
+    let (s, store, replies_to) = setup_decisions().await;
+    let users = [
+        "ana.lima@example.com",
+        "li.wei@example.com",
+        "john.smith@example.com",
+    ];
+    assert!(
+        run(&s, &[record("m-1", &failed_check("held-3", &users), 1)])
+            .await
+            .is_empty()
+    );
+    s.okta.inject(
+        Fault::server_error(503)
+            .for_user("li.wei@example.com")
+            .forever(),
+    );
+    let mut approve = decision(
+        &store,
+        &replies_to,
+        shared::decision::Button::approve("held-3").unwrap(),
+    )
+    .await;
+    let id = approve.message_id.clone().unwrap();
+    assert_eq!(
+        run(&s, std::slice::from_ref(&approve)).await,
+        std::slice::from_ref(&id),
+        "retried"
+    );
+    assert!(replies(&replies_to).await.is_empty(), "nothing final yet");
+    approve
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "5".into());
+    assert_eq!(run(&s, &[approve]).await, [id], "to the dead-letter queue");
+    let text = replies(&replies_to).await[0].to_string();
+    assert!(text.contains("`li.wei@example.com`: *failed*"), "{text}");
+    assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_written_is_never_a_silent_success() {
+    let s = setup_with(&[
+        ("STORE_TABLE", "missing-table"),
+        ("SLACK_APPROVERS", APPROVER),
+        ("MAX_USERS_PER_EVENT", "1"),
+    ])
+    .await;
+    assert_eq!(
+        run(&s, &[two_users("m-1")]).await,
+        ["m-1"],
+        "retried, not posted with a button we cannot honour"
+    );
+    assert!(s.slack.messages().is_empty());
 }

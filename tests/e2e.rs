@@ -490,3 +490,1006 @@ fn each_function_names_a_missing_setting_and_exits_at_start_up() {
         );
     }
 }
+
+/// The CloudWatch EMF lines `function` printed on stdout so far, each
+/// checked as valid EMF (the same check as `shared::metrics`' unit tests).
+fn emf_lines(pipeline: &Pipeline, function: &str) -> Vec<serde_json::Value> {
+    pipeline
+        .log_lines()
+        .iter()
+        .filter(|l| &*l.function == function)
+        .filter(|l| l.source == local_pipeline::runtime_api::LogSource::Stdout)
+        .filter_map(|l| l.json().map(serde_json::Value::Object))
+        .filter(|line| line.get("_aws").is_some())
+        .inspect(|line| {
+            shared::metrics::validate(line)
+                .unwrap_or_else(|e| panic!("not valid EMF ({e}): {line}"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_functions_print_valid_emf_metrics_for_a_queued_event_a_401_and_a_failing_user() {
+    let mut options = test_options();
+    // The first delivery is the last: its summary reports the failing user at once.
+    options.max_receive_count = 1;
+    // Room for the Okta retries and 429 waits below within one invocation.
+    options.visibility_timeout = Duration::from_secs(10);
+    options.dispatcher_timeout = Duration::from_secs(10);
+    let pipeline = start(options).await;
+    let webhook = Webhook::new(&pipeline);
+    let okta = pipeline.okta().unwrap();
+    okta.inject(
+        Fault::server_error(503)
+            .for_user("li.wei@example.com")
+            .forever(),
+    );
+    okta.inject(Fault::concurrency_limited().for_user("ana.lima@example.com"));
+    let event = failed_check(
+        "e2e-metrics",
+        &["ana.lima@example.com", "li.wei@example.com"],
+    );
+
+    // A wrong key: 401, nothing queued.
+    let denied = reqwest::Client::new()
+        .post(pipeline.function_url())
+        .header("content-type", "application/json")
+        .header(pipeline.api_key_header(), "not-the-key")
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    let before = std::time::SystemTime::now();
+    let (status, answer) = webhook.post(&event).await;
+    assert_eq!(status, 200, "{answer}");
+
+    wait_for(
+        "the dispatcher's metrics line",
+        Duration::from_secs(30),
+        || {
+            let found = emf_lines(&pipeline, "dispatcher")
+                .iter()
+                .any(|l| l.get("Events").is_some());
+            async move { found.then_some(()) }
+        },
+    )
+    .await;
+    let after = std::time::SystemTime::now();
+    let texts = slack_texts(&pipeline);
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(texts[0].contains("li.wei@example.com"), "{}", texts[0]);
+
+    use shared::metrics::{dimension_set, find};
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let ingest = emf_lines(&pipeline, "ingest");
+    assert_eq!(ingest.len(), 2, "one line per request: {ingest:#?}");
+    let queued = find(
+        &ingest,
+        "Requests",
+        &[("Function", "ingest"), ("Answer", "queued")],
+    );
+    assert_eq!(queued, Some(&serde_json::json!(1)), "{ingest:#?}");
+    let auth = find(
+        &ingest,
+        "Requests",
+        &[("Answer", "rejected"), ("Reason", "auth")],
+    );
+    assert_eq!(auth, Some(&serde_json::json!(1)), "{ingest:#?}");
+    let rejected = ingest.iter().find(|l| l["Answer"] == "rejected").unwrap();
+    assert_eq!(
+        dimension_set(rejected, "Requests").unwrap(),
+        strings(&["Function", "Answer", "Reason"]),
+        "the dimensions IngestAuthFailuresAlarm names"
+    );
+    let queued = ingest.iter().find(|l| l["Answer"] == "queued").unwrap();
+    assert_eq!(
+        dimension_set(queued, "Requests").unwrap(),
+        strings(&["Function", "Answer"])
+    );
+
+    // One flush for the event: a line per value of Outcome, never one per user.
+    let dispatcher = emf_lines(&pipeline, "dispatcher");
+    assert_eq!(dispatcher.len(), 2, "{dispatcher:#?}");
+    let json = |n: u64| serde_json::json!(n);
+    assert_eq!(
+        find(
+            &dispatcher,
+            "Events",
+            &[("Kind", "FAILED_CHECK"), ("Plan", "acted")]
+        ),
+        Some(&json(1))
+    );
+    assert_eq!(
+        find(&dispatcher, "Users", &[("Outcome", "suspended")]),
+        Some(&json(1))
+    );
+    assert_eq!(
+        find(&dispatcher, "Users", &[("Outcome", "failed")]),
+        Some(&json(1))
+    );
+    let failed = dispatcher
+        .iter()
+        .find(|l| l["Outcome"] == "failed")
+        .unwrap();
+    assert_eq!(
+        dimension_set(failed, "Users").unwrap(),
+        strings(&["Function", "Outcome"]),
+        "the dimensions UserFailedAlarm names"
+    );
+    let first = &dispatcher[0];
+    assert_eq!(first["Function"], "dispatcher");
+    assert_eq!(first["OktaRateLimited"], 1, "{first}");
+    // ana.lima's 429, and li.wei's 503s retried (3 attempts per call).
+    assert!(first["OktaRetries"].as_u64().unwrap() >= 3, "{first}");
+    assert_eq!(first["SlackFailures"], 0);
+    // The sample's `time` is 2026-11-02T08:15:00Z.
+    let since = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            - 1_793_607_300.0
+    };
+    let seconds = first["EventToSummarySeconds"].as_f64().unwrap();
+    assert!(
+        since(before) <= seconds && seconds <= since(after),
+        "{seconds} s from the event's time to the summary"
+    );
+    for line in ingest.iter().chain(&dispatcher) {
+        let text = line.to_string();
+        assert!(
+            !text.contains("e2e-metrics") && !text.contains("@example.com"),
+            "no id as a dimension or value: {text}"
+        );
+    }
+    pipeline.shutdown().await;
+}
+
+// ------------------------------------------------ approve and undo from Slack
+//
+// The fake Slack clicks as Slack does: a signed, form-encoded `block_actions`
+// request to the actions function URL (which hands the compiled `actions`
+// binary a base64 body, as function URLs do), with a response URL of its own
+// that the dispatcher answers through.
+
+mod approvals {
+    use std::time::Duration;
+
+    use integration_tests::pipeline::{
+        APPROVER, BREAK_GLASS, SECOND_APPROVER, STRANGER, TEST_CAP, Webhook, approval_options,
+        click, decision_deliveries, decision_receive_counts, failed_check, held_summary,
+        message_with_button, post_to_slack, start, undo_summary, wait_for,
+    };
+    use local_pipeline::event_source::BatchOutcome;
+    use local_pipeline::fake_okta::{Fault, SeedUser};
+    use local_pipeline::fake_slack::{Click, ResponseAction, SlackMessage, Tamper, find_button};
+    use local_pipeline::pipeline::{LoggedClick, Pipeline};
+
+    const NOT_ALLOWED: &str = "You are not allowed to approve or undo actions of oort-okta-lockout";
+
+    /// The actions function's log lines with this outcome.
+    fn logged(pipeline: &Pipeline, outcome: &str) -> Vec<LoggedClick> {
+        pipeline
+            .logged_clicks()
+            .into_iter()
+            .filter(|c| c.outcome == outcome)
+            .collect()
+    }
+
+    /// Long enough for a queued decision to be received by the event source.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+
+    /// A summary of `event_id` with Approve and Dismiss posted to Slack, and
+    /// the event stored as held `reported_ago`: what the dispatcher does for
+    /// a held event, without it.
+    async fn held(pipeline: &Pipeline, event_id: &str, reported_ago: Duration) -> SlackMessage {
+        let body = failed_check(event_id, &["ghost@example.com"]).to_string();
+        pipeline
+            .store_held_event(event_id, &body, "a test hold", 1, reported_ago)
+            .await
+            .unwrap();
+        post_to_slack(pipeline, &held_summary(event_id, 1)).await
+    }
+
+    /// An event over the cap through the webhook, and the dispatcher's held
+    /// summary with Approve.
+    async fn held_by_the_dispatcher(
+        pipeline: &Pipeline,
+        event_id: &str,
+        users: &[&str],
+    ) -> SlackMessage {
+        assert!(users.len() > TEST_CAP);
+        let (status, answer) = Webhook::new(pipeline)
+            .post(&failed_check(event_id, users))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        message_with_button(pipeline, event_id, "approve", None, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "no held summary of {event_id} with Approve: {:#?}",
+                    pipeline.slack().unwrap().channel_messages()
+                )
+            })
+    }
+
+    /// Waits for the first accepted post to a click's response URL.
+    async fn response_text(pipeline: &Pipeline, response_url: &str) -> (ResponseAction, String) {
+        let posts = pipeline
+            .slack()
+            .unwrap()
+            .wait_for_response_posts(response_url, 1, Duration::from_secs(30))
+            .await;
+        let post = posts
+            .iter()
+            .find(|p| p.accepted())
+            .unwrap_or_else(|| panic!("nothing accepted at the response URL: {posts:#?}"));
+        let text = format!(
+            "{} {}",
+            post.body["text"].as_str().unwrap_or_default(),
+            post.body["blocks"]
+        );
+        (post.action.expect("accepted"), text)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_not_signed_by_slack_are_401_and_leave_nothing_behind() {
+        let pipeline = start(approval_options()).await;
+        let summary = held(&pipeline, "e2e-tampered", Duration::ZERO).await;
+        let cases = [
+            (Tamper::WrongSecret, "invalid Slack signature"),
+            (Tamper::StaleTimestamp, "stale request"),
+            // A stranger's genuine click, the body changed to claim an approver.
+            (
+                Tamper::BodyChanged {
+                    user_id: APPROVER.into(),
+                },
+                "invalid Slack signature",
+            ),
+            (Tamper::NoSignature, "missing header x-slack-signature"),
+        ];
+        for (tamper, error) in &cases {
+            let by = if matches!(tamper, Tamper::BodyChanged { .. }) {
+                STRANGER
+            } else {
+                APPROVER
+            };
+            let outcome = click(
+                &pipeline,
+                &summary,
+                &Click::approve(by).tampered(tamper.clone()),
+            )
+            .await;
+            assert_eq!(outcome.status, 401, "{tamper:?}: {}", outcome.answer);
+            assert!(
+                outcome.error().is_some_and(|e| e.contains(error)),
+                "{tamper:?}: {}",
+                outcome.answer
+            );
+        }
+        let rejected = pipeline
+            .wait_for_logged_clicks(cases.len(), Duration::from_secs(5))
+            .await;
+        assert_eq!(rejected.len(), cases.len(), "{rejected:#?}");
+        assert!(
+            rejected
+                .iter()
+                .all(|c| c.outcome == "rejected" && c.status == Some(401)),
+            "{rejected:#?}"
+        );
+        settle().await;
+        assert!(decision_deliveries(&pipeline).is_empty(), "nothing queued");
+        assert_eq!(pipeline.queue_depth().await.unwrap().total(), 0);
+        assert_eq!(
+            pipeline.store().get_decision("e2e-tampered").await.unwrap(),
+            None
+        );
+        for who in [APPROVER, STRANGER] {
+            assert!(
+                pipeline.refusals(who).await.unwrap().is_empty(),
+                "no refusal for {who}"
+            );
+        }
+        assert!(
+            pipeline.slack().unwrap().all_response_posts().is_empty(),
+            "nobody answered through a response URL"
+        );
+
+        // The same click, signed as Slack signs it, goes through.
+        let genuine = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert_eq!(genuine.status, 200, "{}", genuine.answer);
+        assert!(
+            genuine.summary().starts_with("Approved:"),
+            "{}",
+            genuine.summary()
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_click_by_someone_not_an_approver_is_refused_recorded_and_queues_nothing() {
+        let pipeline = start(approval_options()).await;
+        let summary = held(&pipeline, "e2e-stranger", Duration::ZERO).await;
+        for action in [Click::approve(STRANGER), Click::dismiss(STRANGER)] {
+            let outcome = click(&pipeline, &summary, &action).await;
+            assert_eq!(outcome.status, 200, "{}", outcome.answer);
+            assert_eq!(outcome.answer["response_type"], "ephemeral");
+            assert!(
+                outcome.summary().starts_with(NOT_ALLOWED),
+                "{}",
+                outcome.summary()
+            );
+        }
+        pipeline
+            .wait_for_logged_clicks(2, Duration::from_secs(5))
+            .await;
+        let refused = logged(&pipeline, "refused");
+        assert_eq!(refused.len(), 2, "{:#?}", pipeline.logged_clicks());
+        assert!(refused.iter().all(|c| c.slack_user == STRANGER));
+        let records = pipeline.refusals(STRANGER).await.unwrap();
+        assert_eq!(records.len(), 2, "{records:#?}");
+        assert_eq!(
+            records[0].get("event_id").map(String::as_str),
+            Some("e2e-stranger")
+        );
+        assert!(records[0].contains_key("ttl"), "kept 30 days, then expired");
+        settle().await;
+        assert!(decision_deliveries(&pipeline).is_empty(), "nothing queued");
+        assert_eq!(
+            pipeline.store().get_decision("e2e-stranger").await.unwrap(),
+            None
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_double_click_queues_one_decision() {
+        let pipeline = start(approval_options()).await;
+        let summary = held(&pipeline, "e2e-double-click", Duration::ZERO).await;
+        let slack = pipeline.slack().unwrap();
+        let approve = Click::approve(APPROVER);
+        let (first, second) = tokio::join!(
+            slack.click(&summary, &approve),
+            slack.click(&summary, &approve)
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+        for outcome in [&first, &second] {
+            assert_eq!(outcome.status, 200, "{}", outcome.answer);
+            let text = outcome.summary();
+            assert!(
+                text.starts_with("Approved:") || text.contains("already approved by <@U0APPROVER>"),
+                "{text}"
+            );
+        }
+        wait_for("the decision delivered", Duration::from_secs(10), || {
+            let n = decision_deliveries(&pipeline).len();
+            async move { (n >= 1).then_some(()) }
+        })
+        .await;
+        // Another approver, later: told who decided first.
+        let late = click(&pipeline, &summary, &Click::dismiss(SECOND_APPROVER)).await;
+        assert!(
+            late.summary()
+                .starts_with("This event was already approved by <@U0APPROVER> at "),
+            "{}",
+            late.summary()
+        );
+        settle().await;
+        let decisions = decision_deliveries(&pipeline);
+        assert_eq!(decisions.len(), 1, "one decision queued: {decisions:#?}");
+        assert!(
+            decisions[0].body.contains(r#""action":"approve""#),
+            "{}",
+            decisions[0].body
+        );
+        let record = pipeline
+            .store()
+            .get_decision("e2e-double-click")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (record.by.as_str(), record.action.as_str()),
+            (APPROVER, "approve")
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replayed_request_decides_nothing_more() {
+        let pipeline = start(approval_options()).await;
+        let summary = held(&pipeline, "e2e-replay", Duration::ZERO).await;
+        let slack = pipeline.slack().unwrap();
+        let first = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert!(
+            first.summary().starts_with("Approved:"),
+            "{}",
+            first.summary()
+        );
+        wait_for("the decision delivered", Duration::from_secs(10), || {
+            let n = decision_deliveries(&pipeline).len();
+            async move { (n >= 1).then_some(()) }
+        })
+        .await;
+
+        let replay = slack.replay(&first).await.unwrap();
+        assert_eq!(replay.request, first.request, "the same bytes");
+        assert_eq!(replay.status, 200, "{}", replay.answer);
+        assert!(
+            replay
+                .summary()
+                .starts_with("This event was already approved by <@U0APPROVER> at "),
+            "{}",
+            replay.summary()
+        );
+        pipeline
+            .wait_for_logged_clicks(2, Duration::from_secs(5))
+            .await;
+        assert_eq!(
+            logged(&pipeline, "queued").len(),
+            1,
+            "{:#?}",
+            pipeline.logged_clicks()
+        );
+        assert_eq!(logged(&pipeline, "already done").len(), 1);
+        settle().await;
+        assert_eq!(
+            decision_deliveries(&pipeline).len(),
+            1,
+            "no second decision"
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn approve_after_expiry_or_of_an_event_never_held_is_refused() {
+        let mut options = approval_options();
+        options.approval_ttl_hours = 1;
+        let pipeline = start(options).await;
+        let expired = held(&pipeline, "e2e-expired", Duration::from_secs(2 * 3600)).await;
+        let outcome = click(&pipeline, &expired, &Click::approve(APPROVER)).await;
+        assert_eq!(outcome.status, 200);
+        assert!(
+            outcome.summary().starts_with("This event can no longer be approved: it expired (events can be approved for 1 hours"),
+            "{}",
+            outcome.summary()
+        );
+        // A button whose event was never stored as held.
+        let never = post_to_slack(&pipeline, &held_summary("e2e-never-held", 1)).await;
+        let outcome = click(&pipeline, &never, &Click::approve(APPROVER)).await;
+        assert!(
+            outcome.summary().contains("can no longer be approved"),
+            "{}",
+            outcome.summary()
+        );
+
+        pipeline
+            .wait_for_logged_clicks(2, Duration::from_secs(5))
+            .await;
+        assert_eq!(
+            logged(&pipeline, "expired").len(),
+            2,
+            "{:#?}",
+            pipeline.logged_clicks()
+        );
+        settle().await;
+        assert!(decision_deliveries(&pipeline).is_empty(), "nothing queued");
+        for id in ["e2e-expired", "e2e-never-held"] {
+            assert_eq!(
+                pipeline.store().get_decision(id).await.unwrap(),
+                None,
+                "{id}"
+            );
+        }
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_store_unavailable_a_click_is_told_nothing_happened_and_a_retry_goes_through()
+    {
+        let pipeline = start(approval_options()).await;
+        let summary = held(&pipeline, "e2e-store-down", Duration::ZERO).await;
+        pipeline.delete_store_table().await.unwrap();
+        let outcome = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert_eq!(outcome.status, 200, "{}", outcome.answer);
+        assert!(
+            outcome
+                .summary()
+                .starts_with("This did not happen: your decision could not be recorded"),
+            "never a false success: {}",
+            outcome.summary()
+        );
+        pipeline
+            .wait_for_logged_clicks(1, Duration::from_secs(5))
+            .await;
+        let failed = logged(&pipeline, "failed");
+        assert_eq!(failed.len(), 1, "{:#?}", pipeline.logged_clicks());
+        assert!(
+            failed[0]
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("store table"),
+            "{failed:?}"
+        );
+        settle().await;
+        assert!(decision_deliveries(&pipeline).is_empty(), "nothing queued");
+
+        // Back again: the retry the answer asks for is carried out.
+        pipeline.recreate_store_table().await.unwrap();
+        held(&pipeline, "e2e-store-down", Duration::ZERO).await;
+        let retry = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert!(
+            retry.summary().starts_with("Approved:"),
+            "{}",
+            retry.summary()
+        );
+        wait_for("the decision delivered", Duration::from_secs(10), || {
+            let n = decision_deliveries(&pipeline).len();
+            async move { (n == 1).then_some(()) }
+        })
+        .await;
+        pipeline.shutdown().await;
+    }
+
+    // ---- through the dispatcher: it carries the decisions out
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_approved_held_event_suspends_its_users_and_protected_users_stay_untouched() {
+        let pipeline = start(approval_options()).await;
+        let okta = pipeline.okta().unwrap();
+        okta.add_user(SeedUser::new(BREAK_GLASS, BREAK_GLASS, "ACTIVE"));
+        let users = [
+            "ana.lima@example.com",
+            "li.wei@example.com",
+            "root.admin@example.com",
+            BREAK_GLASS,
+            "ghost@example.com",
+        ];
+        let summary = held_by_the_dispatcher(&pipeline, "e2e-approve", &users).await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(
+            okta.writes().is_empty(),
+            "held: nobody touched: {:?}",
+            okta.writes()
+        );
+        assert!(find_button(&summary.message, "dismiss", None).is_some());
+
+        let approved = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert_eq!(approved.status, 200, "{}", approved.answer);
+        assert!(
+            approved
+                .summary()
+                .starts_with("Approved: the dispatcher is acting on 5 users."),
+            "{}",
+            approved.summary()
+        );
+        let (action, text) = response_text(&pipeline, &approved.response_url).await;
+        assert_eq!(action, ResponseAction::Replaced, "{text}");
+        assert!(text.contains("Approved by <@U0APPROVER>"), "{text}");
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+
+        for login in ["ana.lima@example.com", "li.wei@example.com"] {
+            let user = okta.user(login).unwrap();
+            assert_eq!(
+                (user.status.as_str(), user.suspended_count),
+                ("SUSPENDED", 1),
+                "{login}"
+            );
+        }
+        for login in ["root.admin@example.com", BREAK_GLASS] {
+            let user = okta.user(login).unwrap();
+            assert_eq!(
+                (
+                    user.status.as_str(),
+                    user.suspended_count,
+                    user.sessions_cleared
+                ),
+                ("ACTIVE", 0, 0),
+                "{login}: approval never overrides protection"
+            );
+        }
+        // The summary itself now reads as done, with Unsuspend for each user suspended.
+        let rewritten = pipeline.slack().unwrap().message(&summary.ts).unwrap();
+        assert!(
+            find_button(&rewritten.message, "approve", None).is_none(),
+            "no second Approve"
+        );
+        for login in ["ana.lima@example.com", "li.wei@example.com"] {
+            assert!(
+                find_button(&rewritten.message, "unsuspend", Some(login)).is_some(),
+                "{login}"
+            );
+        }
+        assert!(
+            find_button(
+                &rewritten.message,
+                "unsuspend",
+                Some("root.admin@example.com")
+            )
+            .is_none()
+        );
+        let record = pipeline
+            .store()
+            .get_decision("e2e-approve")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            record
+                .result
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("approved"),
+            "{record:?}"
+        );
+        assert_eq!(decision_receive_counts(&pipeline), vec![vec![1]]);
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dismissed_event_is_recorded_and_changes_nothing_in_okta() {
+        let pipeline = start(approval_options()).await;
+        let users = [
+            "ana.lima@example.com",
+            "li.wei@example.com",
+            "svc.backup",
+            "ghost@example.com",
+        ];
+        let summary = held_by_the_dispatcher(&pipeline, "e2e-dismiss", &users).await;
+        let dismissed = click(&pipeline, &summary, &Click::dismiss(APPROVER)).await;
+        assert_eq!(
+            dismissed.summary(),
+            "Dismissed: nobody in this event will be suspended."
+        );
+        let (action, text) = response_text(&pipeline, &dismissed.response_url).await;
+        assert_eq!(action, ResponseAction::Replaced, "{text}");
+        assert!(text.contains("Dismissed by <@U0APPROVER>"), "{text}");
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        let okta = pipeline.okta().unwrap();
+        assert!(
+            okta.writes().is_empty(),
+            "no Okta write: {:?}",
+            okta.writes()
+        );
+        let record = pipeline
+            .store()
+            .get_decision("e2e-dismiss")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.action.as_str(), "dismiss");
+        assert!(record.result.is_some(), "{record:?}");
+        // An Approve after the Dismiss does nothing.
+        let late = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert!(
+            late.summary()
+                .starts_with("This event was already dismissed by <@U0APPROVER>"),
+            "{}",
+            late.summary()
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unsuspend_of_a_user_we_suspended_makes_them_active_again() {
+        let pipeline = start(approval_options()).await;
+        let (status, answer) = Webhook::new(&pipeline)
+            .post(&failed_check(
+                "e2e-undo",
+                &["ana.lima@example.com", "li.wei@example.com"],
+            ))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        let summary = message_with_button(
+            &pipeline,
+            "e2e-undo",
+            "unsuspend",
+            Some("ana.lima@example.com"),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("a summary with Unsuspend for ana.lima");
+        let okta = pipeline.okta().unwrap();
+        assert_eq!(
+            okta.user("ana.lima@example.com").unwrap().status,
+            "SUSPENDED"
+        );
+
+        let undo = click(
+            &pipeline,
+            &summary,
+            &Click::unsuspend("ana.lima@example.com", APPROVER),
+        )
+        .await;
+        assert_eq!(undo.status, 200, "{}", undo.answer);
+        assert!(
+            undo.summary()
+                .starts_with("Unsuspend of ana.lima@example.com requested"),
+            "{}",
+            undo.summary()
+        );
+        let (_, text) = response_text(&pipeline, &undo.response_url).await;
+        assert!(
+            text.contains("unsuspended") && text.contains("<@U0APPROVER>"),
+            "{text}"
+        );
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+
+        let ana = okta.user("ana.lima@example.com").unwrap();
+        assert_eq!((ana.status.as_str(), ana.unsuspended_count), ("ACTIVE", 1));
+        let li = okta.user("li.wei@example.com").unwrap();
+        assert_eq!(
+            (li.status.as_str(), li.unsuspended_count),
+            ("SUSPENDED", 0),
+            "only the one clicked"
+        );
+        let record = pipeline
+            .store()
+            .get_undo(&ana.id, "e2e-undo")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.result.as_deref(), Some("unsuspended"));
+        // Once: a second click is told, and nothing more happens.
+        let again = click(
+            &pipeline,
+            &summary,
+            &Click::unsuspend("ana.lima@example.com", SECOND_APPROVER),
+        )
+        .await;
+        assert!(
+            again
+                .summary()
+                .contains("was already requested by <@U0APPROVER>"),
+            "{}",
+            again.summary()
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unsuspend_of_a_user_we_did_not_suspend_is_refused() {
+        let pipeline = start(approval_options()).await;
+        let okta = pipeline.okta().unwrap();
+        // Suspended in the demo org, but not by this product.
+        let omar = okta.user("omar.haddad@example.com").unwrap();
+        assert_eq!(omar.status, "SUSPENDED");
+        let summary = post_to_slack(
+            &pipeline,
+            &undo_summary("e2e-not-ours", &omar.id, &omar.login),
+        )
+        .await;
+        let undo = click(
+            &pipeline,
+            &summary,
+            &Click::unsuspend(&omar.login, APPROVER),
+        )
+        .await;
+        assert_eq!(undo.status, 200, "{}", undo.answer);
+        let (_, text) = response_text(&pipeline, &undo.response_url).await;
+        assert!(
+            text.contains("Unsuspend refused") && text.contains("no record of suspending"),
+            "{text}"
+        );
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        let omar = okta.user("omar.haddad@example.com").unwrap();
+        assert_eq!(
+            (omar.status.as_str(), omar.unsuspended_count),
+            ("SUSPENDED", 0)
+        );
+        assert!(
+            okta.writes().is_empty(),
+            "no Okta write: {:?}",
+            okta.writes()
+        );
+        let record = pipeline
+            .store()
+            .get_undo(&omar.id, "e2e-not-ours")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            record
+                .result
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("refused"),
+            "{record:?}"
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_okta_failure_during_an_approved_action_is_retried_and_then_reported() {
+        let pipeline = start(approval_options()).await;
+        let okta = pipeline.okta().unwrap();
+        let users = [
+            "ana.lima@example.com",
+            "li.wei@example.com",
+            "svc.backup",
+            "ghost@example.com",
+        ];
+        let summary = held_by_the_dispatcher(&pipeline, "e2e-approve-outage", &users).await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        okta.inject(
+            Fault::server_error(503)
+                .for_user("li.wei@example.com")
+                .forever(),
+        );
+
+        let approved = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert!(
+            approved.summary().starts_with("Approved:"),
+            "{}",
+            approved.summary()
+        );
+        wait_for(
+            "the decision's first delivery to fail",
+            Duration::from_secs(20),
+            || {
+                let failed = pipeline.batch_reports().iter().any(|r| {
+                    matches!(&r.outcome, BatchOutcome::Answered { failed } if !failed.is_empty())
+                        && r.messages.iter().any(|m| {
+                            m.message_attributes.get("kind").map(String::as_str) == Some("decision")
+                        })
+                });
+                async move { failed.then_some(()) }
+            },
+        )
+        .await;
+        assert!(
+            pipeline
+                .slack()
+                .unwrap()
+                .response_posts(&approved.response_url)
+                .is_empty(),
+            "no final word while li.wei can still be retried"
+        );
+        okta.clear_faults();
+
+        let (action, text) = response_text(&pipeline, &approved.response_url).await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(action, ResponseAction::Replaced);
+        assert!(
+            text.contains("Approved by <@U0APPROVER>") && text.contains("li.wei@example.com"),
+            "{text}"
+        );
+        assert_eq!(
+            decision_receive_counts(&pipeline),
+            vec![vec![1, 2]],
+            "redelivered once"
+        );
+        for login in ["ana.lima@example.com", "li.wei@example.com", "svc.backup"] {
+            let user = okta.user(login).unwrap();
+            assert_eq!(
+                (user.status.as_str(), user.suspended_count),
+                ("SUSPENDED", 1),
+                "{login}: once across deliveries"
+            );
+        }
+        let record = pipeline
+            .store()
+            .get_decision("e2e-approve-outage")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(record.result.is_some(), "{record:?}");
+        assert_eq!(pipeline.dlq_depth().await.unwrap().total(), 0);
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_store_unavailable_the_dispatcher_offers_no_button_it_cannot_honour_and_retries()
+     {
+        let pipeline = start(approval_options()).await;
+        pipeline.delete_store_table().await.unwrap();
+        let users = [
+            "ana.lima@example.com",
+            "li.wei@example.com",
+            "svc.backup",
+            "ghost@example.com",
+        ];
+        let (status, answer) = Webhook::new(&pipeline)
+            .post(&failed_check("e2e-store-gone", &users))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        wait_for("the first delivery to fail", Duration::from_secs(20), || {
+            let failed = pipeline
+                .batch_reports()
+                .iter()
+                .any(|r| matches!(&r.outcome, BatchOutcome::Answered { failed } if !failed.is_empty()));
+            async move { failed.then_some(()) }
+        })
+        .await;
+        let slack = pipeline.slack().unwrap();
+        assert!(
+            slack
+                .channel_messages()
+                .iter()
+                .all(|m| find_button(&m.message, "approve", None).is_none()),
+            "no Approve that could not be honoured: {:#?}",
+            slack.channel_messages()
+        );
+        pipeline.recreate_store_table().await.unwrap();
+        let summary = message_with_button(
+            &pipeline,
+            "e2e-store-gone",
+            "approve",
+            None,
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("the held summary, once the store is back");
+        assert!(matches!(
+            pipeline
+                .store()
+                .get_held_event("e2e-store-gone")
+                .await
+                .unwrap(),
+            shared::store::HeldLookup::Held(_)
+        ));
+        let approved = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert!(
+            approved.summary().starts_with("Approved:"),
+            "{}",
+            approved.summary()
+        );
+        response_text(&pipeline, &approved.response_url).await;
+        assert!(
+            pipeline
+                .okta()
+                .unwrap()
+                .writes()
+                .iter()
+                .any(|w| w.is_write_method())
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[test]
+    fn the_actions_binary_names_a_missing_setting_and_exits_at_start_up() {
+        let binary = local_pipeline::pipeline::function_binary(
+            &local_pipeline::pipeline::lambda_bin_dir(),
+            local_pipeline::pipeline::ACTIONS,
+        )
+        .unwrap();
+        let output = std::process::Command::new(&binary)
+            .env_clear()
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !output.status.success(),
+            "actions started without QUEUE_URL"
+        );
+        assert!(text.contains("QUEUE_URL is required but not set"), "{text}");
+    }
+}

@@ -59,6 +59,7 @@ fn ingest_for(
         aws.secrets.clone(),
         min_key_refresh,
     )
+    .with_metrics(shared::metrics::Emitter::new("ingest", std::io::sink()))
 }
 
 /// The status `key` gets for a fresh FAILED_CHECK with envelope id `id`.
@@ -162,11 +163,12 @@ async fn a_failed_check_is_queued_as_received_keyed_by_its_id() {
     let attrs = m.attributes.as_ref().unwrap();
     assert_eq!(
         attrs[&MessageSystemAttributeName::MessageGroupId],
-        "5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+        "e:5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
     );
     assert_eq!(
         attrs[&MessageSystemAttributeName::MessageDeduplicationId],
-        "5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+        "e:5d0c3f4e-1a2b-4c3d-9e8f-0a1b2c3d4e5f",
+        "the envelope id, marked as such (shared::queue)"
     );
     let user_attrs = m.message_attributes.as_ref().unwrap();
     assert_eq!(user_attrs["eventType"].string_value(), Some("FAILED_CHECK"));
@@ -273,10 +275,6 @@ async fn every_rejection_is_answered_clearly_and_queues_nothing() {
         r#"{{"id": "r-2", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
         "x".repeat(1_100_000)
     );
-    let over_queue_limit = format!(
-        r#"{{"id": "r-3", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
-        "x".repeat(270_000)
-    );
     let cases: Vec<(lambda_http::Request, u16, &str)> = vec![
         (post(None, &good), 401, "missing header x-api-client-token"),
         (
@@ -343,12 +341,7 @@ async fn every_rejection_is_answered_clearly_and_queues_nothing() {
         (
             post(Some(KEY), &oversized),
             413,
-            "over the limit of 1048576 bytes",
-        ),
-        (
-            post(Some(KEY), &over_queue_limit),
-            413,
-            "over the queue's limit of 262144 bytes",
+            "over the limit of 1047552 bytes",
         ),
     ];
     for (request, expected_status, expected_error) in cases {
@@ -570,6 +563,7 @@ async fn every_ingest_sample_in_events_gets_its_documented_answer() {
         ("ingest-failed-check.json", 200),
         ("ingest-webhook-test.json", 200),
         ("ingest-base64-body.json", 200),
+        ("ingest-odd-entries.json", 200),
         ("ingest-wrong-key.json", 401),
         ("ingest-missing-key.json", 401),
         ("ingest-malformed-json.json", 400),
@@ -592,7 +586,74 @@ async fn every_ingest_sample_in_events_gets_its_documented_answer() {
     }
     assert_eq!(
         queued(&s).await.len(),
-        3,
-        "the three accepted samples, nothing else"
+        4,
+        "the four accepted samples, nothing else"
+    );
+}
+
+#[tokio::test]
+async fn a_queue_with_a_lower_limit_gets_413_before_any_send() {
+    // A queue created before SQS's 1 MiB limit keeps 256 KiB until changed.
+    let s = setup_with(&[("MAX_MESSAGE_BYTES", "262144")], Duration::from_secs(30)).await;
+    let big = format!(
+        r#"{{"id": "r-3", "detail-type": "FAILED_CHECK", "detail": {{"pad": "{}"}}}}"#,
+        "x".repeat(270_000)
+    );
+    let (status, json) = answer(&s, post(Some(KEY), &big)).await;
+    assert_eq!(status, 413, "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("over the queue's limit of 262144 bytes")
+    );
+    assert!(queued(&s).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_event_of_5000_users_is_queued_whole() {
+    let s = setup().await;
+    let users: Vec<String> = (0..5000)
+        .map(|i| format!("user.number{i:05}.of.a.large.org@subsidiary.example.com"))
+        .collect();
+    let body = serde_json::json!({"id": "big-1", "detail-type": "FAILED_CHECK",
+        "detail": {"checkId": "no-mfa", "severity": "critical", "usersFailing": users}})
+    .to_string();
+    assert!(
+        body.len() > 262_144,
+        "bigger than SQS's old limit: {}",
+        body.len()
+    );
+    let (status, json) = answer(&s, post(Some(KEY), &body)).await;
+    assert_eq!(status, 200, "{json}");
+    let queued = queued(&s).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].body.as_deref(),
+        Some(body.as_str()),
+        "queued as received"
+    );
+}
+
+#[tokio::test]
+async fn an_envelope_with_odd_entries_is_queued_and_says_what_it_ignored() {
+    let s = setup().await;
+    let body = r#"{"id": 12, "detail-type": "FAILED_CHECK", "time": 1730000000,
+        "detail": {"severity": 3, "usersFailing": ["ana.lima@example.com", "  ", 7, "a\u0007b"]}}"#;
+    let (status, json) = answer(&s, post(Some(KEY), body)).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["status"], "queued");
+    assert_eq!(json["invalidUsers"], 3, "{json}");
+    assert_eq!(
+        json["ignoredFields"].as_array().map(Vec::len),
+        Some(3),
+        "{json}"
+    );
+    let queued = queued(&s).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].body.as_deref(),
+        Some(body),
+        "the body travels as received"
     );
 }

@@ -1,5 +1,6 @@
 //! What `template.yaml` creates, created in a local emulator: the FIFO queue
-//! with its FIFO dead-letter queue and redrive policy, and the three secrets.
+//! with its FIFO dead-letter queue and redrive policy, the four secrets
+//! (webhook API key, Okta, Slack, Slack signing secret) and the store table.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ pub struct LocalAws {
     pub config: SdkConfig,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl LocalAws {
@@ -32,6 +34,7 @@ impl LocalAws {
             region: region.to_string(),
             sqs: aws_sdk_sqs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
             config,
         }
     }
@@ -68,7 +71,7 @@ impl QueueSpec {
             prefix: prefix.to_string(),
             max_receive_count: 5,
             visibility_timeout: Duration::from_secs(30),
-            max_message_bytes: 262_144,
+            max_message_bytes: 1_048_576,
         }
     }
 }
@@ -180,6 +183,11 @@ pub fn okta_oauth_secret_json(client_id: &str, private_key_pem: &str, key_id: &s
     .to_string()
 }
 
+/// A Slack app signing secret as Slack makes them: 32 lower-case hex digits.
+pub fn generate_signing_secret() -> String {
+    crate::http_stub::random_hex(16)
+}
+
 /// The secrets' contents. `Debug` shows none of them.
 #[derive(Clone)]
 pub struct SecretValues {
@@ -189,21 +197,32 @@ pub struct SecretValues {
     pub okta_json: String,
     /// `{"webhookUrl": "..."}` or `{"botToken": "...", "channel": "..."}`
     pub slack_json: String,
+    /// The Slack app's signing secret (the SecretString is the secret
+    /// itself; the template creates it as `unset`, which the actions
+    /// function answers with 503).
+    pub signing_secret: String,
 }
 
 impl SecretValues {
-    /// With an Okta API token secret.
+    /// With an Okta API token secret and a freshly generated signing secret.
     pub fn new(api_key: &str, okta_token: &str, slack_webhook_url: &str) -> Self {
         SecretValues {
             api_key: api_key.to_string(),
             okta_json: okta_api_token_secret_json(okta_token),
             slack_json: serde_json::json!({ "webhookUrl": slack_webhook_url }).to_string(),
+            signing_secret: generate_signing_secret(),
         }
     }
 
     /// Replaces the Okta secret (e.g. with [`okta_oauth_secret_json`]).
     pub fn with_okta_json(mut self, okta_json: String) -> Self {
         self.okta_json = okta_json;
+        self
+    }
+
+    /// Replaces the signing secret.
+    pub fn with_signing_secret(mut self, signing_secret: &str) -> Self {
+        self.signing_secret = signing_secret.to_string();
         self
     }
 }
@@ -221,6 +240,17 @@ pub struct Stack {
     pub api_key_secret_id: String,
     pub okta_secret_id: String,
     pub slack_secret_id: String,
+    /// `<prefix>/slack-signing-secret`: the actions function's `SLACK_SIGNING_SECRET_ID`.
+    pub signing_secret_id: String,
+    /// `<prefix>-store`: the DynamoDB table of held events and decisions (`STORE_TABLE`).
+    pub store_table: String,
+}
+
+/// Creates the store table as the template does ([`shared::store::create_table`]).
+pub async fn create_store_table(aws: &LocalAws, table: &str) -> anyhow::Result<()> {
+    shared::store::create_table(&aws.dynamodb, table)
+        .await
+        .map_err(anyhow::Error::from)
 }
 
 pub async fn create_stack(
@@ -241,5 +271,16 @@ pub async fn create_stack(
         okta_secret_id: create_secret(aws, &format!("{prefix}/okta"), &secrets.okta_json).await?,
         slack_secret_id: create_secret(aws, &format!("{prefix}/slack"), &secrets.slack_json)
             .await?,
+        signing_secret_id: create_secret(
+            aws,
+            &format!("{prefix}/slack-signing-secret"),
+            &secrets.signing_secret,
+        )
+        .await?,
+        store_table: {
+            let table = format!("{prefix}-store");
+            create_store_table(aws, &table).await?;
+            table
+        },
     })
 }

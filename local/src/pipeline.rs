@@ -1,25 +1,34 @@
 //! The whole pipeline on one machine, wired together.
 //!
-//! [`Pipeline::start`] starts, in order: moto (SQS and Secrets Manager), the
-//! fake Okta (seeded with the demo org) and fake Slack, or the real ones when
-//! the environment names them, the queue, dead-letter queue and secrets that
-//! `template.yaml` creates, the two compiled functions under the
-//! [`runtime_api`](crate::runtime_api) emulator, ingest's function URL, and
-//! the SQS event source mapping that feeds the dispatcher. Everything started
-//! is owned by the [`Pipeline`]: [`Pipeline::shutdown`] stops it in order, and
-//! dropping it (a failed test, an error half-way through `start`) kills every
-//! child process too.
+//! [`Pipeline::start`] starts, in order: moto (SQS, Secrets Manager and
+//! DynamoDB), the fake Okta (seeded with the demo org) and fake Slack, or the
+//! real ones when the environment names them, the queue, dead-letter queue,
+//! secrets and store table that `template.yaml` creates, the three compiled
+//! functions under the [`runtime_api`](crate::runtime_api) emulator, a
+//! function URL in front of ingest and one in front of actions (the Slack
+//! app's Request URL, which the fake Slack's clicks go to), and the SQS event
+//! source mapping that feeds the dispatcher. Everything started is owned by
+//! the [`Pipeline`]: [`Pipeline::shutdown`] stops it in order, and dropping it
+//! (a failed test, an error half-way through `start`) kills every child
+//! process too.
 //!
 //! With the fake Okta, the dispatcher's Okta secret is an API token or an
 //! OAuth 2.0 service app ([`OktaAuth`]); a real org always gets the API token
 //! from the environment.
 //!
+//! The actions function is configured as the template configures it
+//! (`QUEUE_URL`, `STORE_TABLE`, `SLACK_SIGNING_SECRET_ID`, `SLACK_APPROVERS`,
+//! `SLACK_APP_ID` and `SLACK_TEAM_ID` of the fake Slack, `SLACK_API_URL`,
+//! `APPROVAL_TTL_HOURS`, `SECRET_TTL_SECONDS`), with a generated signing
+//! secret; the dispatcher gets the store and the approvers only with
+//! [`PipelineOptions::approvals`].
+//!
 //! It also records what the functions log and what the event source did, so
-//! the demo can print per-user outcomes and tests can wait for them.
+//! the demo can print per-user outcomes and tests can wait for them (the
+//! `journal` submodule). How to start it is in the `options` submodule.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -30,14 +39,27 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::aws_setup::{
-    LocalAws, QueueSpec, SecretValues, Stack, create_stack, okta_api_token_secret_json,
+    LocalAws, QueueSpec, SecretValues, Stack, create_stack, create_store_table,
+    generate_signing_secret, okta_api_token_secret_json,
 };
 use crate::event_source::{BatchReport, EventSourceEvent, EventSourceOptions, SqsEventSource};
 use crate::fake_okta::FakeOkta;
-use crate::fake_slack::FakeSlack;
+use crate::fake_slack::{APP_ID, FakeSlack, SlackApp, TEAM_ID};
+use crate::lock;
 use crate::moto::MotoServer;
-use crate::runtime_api::{FunctionSpec, FunctionUrl, Invoker, LogLine, LogSource, RuntimeEmulator};
+use crate::runtime_api::{FunctionSpec, FunctionUrl, Invoker, LogLine, RuntimeEmulator};
 use crate::seed;
+
+mod journal;
+mod options;
+
+pub use journal::{LoggedClick, UserOutcome};
+pub use options::{
+    OktaAuth, PipelineOptions, Services, function_binaries, function_binary, lambda_bin_dir,
+};
+
+use journal::{Journal, record};
+use options::{RealServices, approvers_setting};
 
 /// The header ingest reads the API key from (its default).
 pub const API_KEY_HEADER: &str = "x-api-client-token";
@@ -45,178 +67,12 @@ pub const API_KEY_HEADER: &str = "x-api-client-token";
 /// Names of the function binaries.
 pub const INGEST: &str = "ingest";
 pub const DISPATCHER: &str = "dispatcher";
+pub const ACTIONS: &str = "actions";
 
-/// Where Okta and Slack come from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Services {
-    /// Local stand-ins, always (tests).
-    Fakes,
-    /// A real Okta org when `OKTA_ORG_URL` and `OKTA_API_TOKEN` are set, a
-    /// real Slack webhook when `SLACK_WEBHOOK_URL` is; stand-ins otherwise.
-    FromEnvironment,
-}
-
-/// How the dispatcher authenticates to the fake Okta (a real org: always the
-/// API token in `OKTA_API_TOKEN`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OktaAuth {
-    /// An SSWS API token; the secret is `{"apiToken": "..."}`.
-    ApiToken,
-    /// An OAuth 2.0 service app ([`seed::register_demo_app`]: EC P-256 key,
-    /// DPoP required, the dispatcher's scopes); the secret is
-    /// `{"clientId": "0oa...", "privateKey": "<PEM>", "keyId": "local-demo"}`.
-    OAuth,
-}
-
-impl OktaAuth {
-    /// The variable `make local` reads: `oauth` (the default) or `ssws`.
-    pub const ENV: &'static str = "LOCAL_OKTA_AUTH";
-
-    /// Reads [`OktaAuth::ENV`]: unset or empty is [`OktaAuth::OAuth`].
-    pub fn from_env() -> anyhow::Result<OktaAuth> {
-        Self::parse(std::env::var(Self::ENV).ok().as_deref())
-    }
-
-    /// `oauth` or `ssws` (any case); `None` or blank is `oauth`.
-    pub fn parse(value: Option<&str>) -> anyhow::Result<OktaAuth> {
-        match value
-            .map(str::trim)
-            .unwrap_or("")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "" | "oauth" => Ok(OktaAuth::OAuth),
-            "ssws" => Ok(OktaAuth::ApiToken),
-            other => bail!("{} must be oauth or ssws, not {other:?}", Self::ENV),
-        }
-    }
-}
-
-/// How to start the pipeline. `new` gives settings fit for tests and the demo.
-#[derive(Clone, Debug)]
-pub struct PipelineOptions {
-    /// Where `ingest` and `dispatcher` are (`target/<profile>`).
-    pub bin_dir: PathBuf,
-    /// Queue and secret names start with this.
-    pub prefix: String,
-    /// The webhook API key; random when `None`.
-    pub api_key: Option<String>,
-    pub max_receive_count: u32,
-    pub visibility_timeout: Duration,
-    pub ingest_instances: usize,
-    pub dispatcher_instances: usize,
-    pub ingest_timeout: Duration,
-    pub dispatcher_timeout: Duration,
-    /// Event source pollers (batches in flight at once).
-    pub poller_concurrency: usize,
-    pub batch_size: i32,
-    /// Extra environment for ingest (overrides the defaults).
-    pub ingest_env: Vec<(String, String)>,
-    /// Extra environment for the dispatcher (overrides the defaults), e.g.
-    /// `DRY_RUN`, `MAX_USERS_PER_EVENT`, `PROTECT_ADMINS`.
-    pub dispatcher_env: Vec<(String, String)>,
-    pub services: Services,
-    /// Seed the fake Okta with [`seed::demo_users`].
-    pub seed_demo_org: bool,
-    /// The dispatcher's credentials for the fake Okta. `new` gives
-    /// [`OktaAuth::ApiToken`]; `make local` sets it from `LOCAL_OKTA_AUTH`
-    /// (default OAuth).
-    pub okta_auth: OktaAuth,
-    /// The function URL's address (port 0: a free one).
-    pub function_url_addr: SocketAddr,
-    /// Print every function log line on stderr.
-    pub echo_logs: bool,
-    /// Let the fake Slack print each summary on stdout.
-    pub print_slack: bool,
-    /// How long the functions may take to initialise.
-    pub ready_timeout: Duration,
-}
-
-impl PipelineOptions {
-    pub fn new(bin_dir: impl Into<PathBuf>) -> Self {
-        PipelineOptions {
-            bin_dir: bin_dir.into(),
-            prefix: "oort-local".to_string(),
-            api_key: None,
-            max_receive_count: 3,
-            visibility_timeout: Duration::from_secs(10),
-            ingest_instances: 2,
-            dispatcher_instances: 2,
-            ingest_timeout: Duration::from_secs(10),
-            dispatcher_timeout: Duration::from_secs(10),
-            poller_concurrency: 2,
-            batch_size: 10,
-            ingest_env: Vec::new(),
-            dispatcher_env: Vec::new(),
-            services: Services::Fakes,
-            seed_demo_org: true,
-            okta_auth: OktaAuth::ApiToken,
-            function_url_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            echo_logs: false,
-            print_slack: false,
-            ready_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-/// The directory holding the function binaries: `LAMBDA_BIN_DIR`, else the
-/// `target/<profile>` this executable runs from (tests run from
-/// `target/<profile>/deps`).
-pub fn lambda_bin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LAMBDA_BIN_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().unwrap_or_default();
-    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    if dir
-        .file_name()
-        .is_some_and(|n| n == "deps" || n == "examples")
-    {
-        dir.pop();
-    }
-    dir
-}
-
-/// The two binaries in `dir`, or an error that says how to build them.
-pub fn function_binaries(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let ingest = dir.join(INGEST);
-    let dispatcher = dir.join(DISPATCHER);
-    for binary in [&ingest, &dispatcher] {
-        if !binary.is_file() {
-            bail!(
-                "{} is missing: run `cargo build --bins` first (make test does)",
-                binary.display()
-            );
-        }
-    }
-    Ok((ingest, dispatcher))
-}
-
-/// A real Okta or Slack from the environment.
-#[derive(Clone, Debug)]
-struct RealServices {
-    okta: Option<(String, String)>,
-    slack_webhook: Option<String>,
-}
-
-impl RealServices {
-    fn from_env() -> Self {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let okta = match (var("OKTA_ORG_URL"), var("OKTA_API_TOKEN")) {
-            (Some(url), Some(token)) => Some((url.trim_end_matches('/').to_string(), token)),
-            _ => None,
-        };
-        RealServices {
-            okta,
-            slack_webhook: var("SLACK_WEBHOOK_URL"),
-        }
-    }
-}
+/// The demo approver's Slack user id: the one person `make local` lets approve.
+pub const DEMO_APPROVER: &str = "U0APPROVER";
+/// A Slack user who is not an approver.
+pub const DEMO_NON_APPROVER: &str = "U0VISITOR";
 
 /// An Oort webhook body (EventBridge-shaped envelope), as the samples in
 /// `events/` carry: `detail_type` `FAILED_CHECK` or `WebhookTest`, failing `users`.
@@ -241,41 +97,6 @@ pub fn oort_event(detail_type: &str, id: &str, users: &[&str]) -> Value {
     })
 }
 
-/// A dispatcher log line that reports one user's outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserOutcome {
-    pub event_id: Option<String>,
-    pub user: String,
-    /// suspended, already suspended, not active, not found, ambiguous,
-    /// protected, held, dry run (would suspend), failed.
-    pub outcome: String,
-    pub reason: Option<String>,
-}
-
-fn field_text(map: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
-    match map.get(name)? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-impl UserOutcome {
-    /// A line with `user` and `outcome` fields is a per-user outcome.
-    pub fn from_log(line: &LogLine) -> Option<UserOutcome> {
-        if line.source != LogSource::Stdout {
-            return None;
-        }
-        let map = line.json()?;
-        Some(UserOutcome {
-            user: field_text(&map, "user")?,
-            outcome: field_text(&map, "outcome")?,
-            event_id: field_text(&map, "event_id"),
-            reason: field_text(&map, "reason"),
-        })
-    }
-}
-
 /// Messages in a queue, by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueDepth {
@@ -290,33 +111,18 @@ impl QueueDepth {
     }
 }
 
-/// What the pipeline saw, kept for tests and the demo.
-#[derive(Default)]
-struct Journal {
-    lines: Vec<LogLine>,
-    outcomes: Vec<UserOutcome>,
-    batches: Vec<BatchReport>,
-}
-
-/// Lines kept at most (a long `local-pipeline up` session must not grow forever).
-const JOURNAL_LIMIT: usize = 200_000;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// The running pipeline.
 pub struct Pipeline {
     // Field order is drop order: pollers first, then the functions, the
     // stand-ins, and moto last (the functions still talk to it until killed).
     event_source: SqsEventSource,
     function_url: FunctionUrl,
+    actions_url: FunctionUrl,
     recorder: JoinHandle<()>,
     emulator: RuntimeEmulator,
     ingest: Invoker,
     dispatcher: Invoker,
+    actions: Invoker,
     okta: Option<FakeOkta>,
     slack: Option<FakeSlack>,
     okta_org_url: String,
@@ -324,6 +130,8 @@ pub struct Pipeline {
     okta_client_id: Option<String>,
     slack_webhook_url: String,
     api_key: String,
+    signing_secret: String,
+    store: shared::store::Store,
     stack: Stack,
     aws: LocalAws,
     journal: Arc<Mutex<Journal>>,
@@ -337,6 +145,7 @@ impl Pipeline {
     pub async fn start(options: PipelineOptions) -> anyhow::Result<Pipeline> {
         shared::aws::install_crypto_provider();
         let (ingest_bin, dispatcher_bin) = function_binaries(&options.bin_dir)?;
+        let actions_bin = function_binary(&options.bin_dir, ACTIONS)?;
         let mut notices = Vec::new();
 
         let moto = MotoServer::start().await?;
@@ -389,7 +198,6 @@ impl Pipeline {
             }
             None => {
                 let slack = FakeSlack::start().await;
-                slack.set_printer(options.print_slack);
                 let url = slack.webhook_url();
                 (Some(slack), url)
             }
@@ -398,7 +206,11 @@ impl Pipeline {
         let api_key = options
             .api_key
             .clone()
-            .unwrap_or_else(|| format!("local-{}", crate::runtime_api::new_uuid()));
+            .unwrap_or_else(|| format!("local-{}", uuid::Uuid::new_v4()));
+        let signing_secret = options
+            .signing_secret
+            .clone()
+            .unwrap_or_else(generate_signing_secret);
         let queue_spec = QueueSpec {
             max_receive_count: options.max_receive_count,
             visibility_timeout: options.visibility_timeout,
@@ -407,10 +219,14 @@ impl Pipeline {
         let stack = create_stack(
             &aws,
             &queue_spec,
-            &SecretValues::new(&api_key, "", &slack_webhook_url).with_okta_json(okta_secret),
+            &SecretValues::new(&api_key, "", &slack_webhook_url)
+                .with_okta_json(okta_secret)
+                .with_signing_secret(&signing_secret),
         )
         .await
-        .context("creating the queues and secrets in moto")?;
+        .context("creating the queues, secrets and store table in moto")?;
+        let approvers = approvers_setting(&options.approvers);
+        let approval_ttl_hours = options.approval_ttl_hours.to_string();
 
         let emulator = RuntimeEmulator::new();
         emulator.set_echo(options.echo_logs);
@@ -449,7 +265,43 @@ impl Pipeline {
         if let Some(slack) = &slack {
             dispatcher_env.push(("SLACK_API_URL".to_string(), slack.api_url()));
         }
+        if options.approvals {
+            dispatcher_env.extend(
+                [
+                    ("STORE_TABLE", stack.store_table.clone()),
+                    ("SLACK_APPROVERS", approvers.clone()),
+                    ("APPROVAL_TTL_HOURS", approval_ttl_hours.clone()),
+                ]
+                .map(|(k, v)| (k.to_string(), v)),
+            );
+        }
         dispatcher_env.extend(options.dispatcher_env.iter().cloned());
+
+        // As template.yaml configures ActionsFunction.
+        let mut actions_env = aws.env();
+        actions_env.extend(
+            [
+                ("QUEUE_URL", stack.queues.queue_url.clone()),
+                ("STORE_TABLE", stack.store_table.clone()),
+                ("SLACK_SIGNING_SECRET_ID", stack.signing_secret_id.clone()),
+                ("SLACK_APPROVERS", approvers),
+                ("APPROVAL_TTL_HOURS", approval_ttl_hours),
+                ("SECRET_TTL_SECONDS", "300".to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        if let Some(slack) = &slack {
+            // Pinned to the app and workspace the fake Slack's clicks come from.
+            actions_env.extend(
+                [
+                    ("SLACK_API_URL", slack.api_url()),
+                    ("SLACK_APP_ID", APP_ID.to_string()),
+                    ("SLACK_TEAM_ID", TEAM_ID.to_string()),
+                ]
+                .map(|(k, v)| (k.to_string(), v)),
+            );
+        }
+        actions_env.extend(options.actions_env.iter().cloned());
 
         let region = aws.region.clone();
         let ingest_spec = FunctionSpec {
@@ -466,18 +318,35 @@ impl Pipeline {
             region: region.clone(),
             ..FunctionSpec::new(DISPATCHER, dispatcher_bin)
         };
+        let actions_spec = FunctionSpec {
+            env: actions_env,
+            instances: options.actions_instances.max(1),
+            timeout: options.actions_timeout,
+            region: region.clone(),
+            ..FunctionSpec::new(ACTIONS, actions_bin)
+        };
         // Subscribe before the first instance starts, so no line is missed.
         let logs = emulator.subscribe_logs();
         let ingest = emulator.start_function(ingest_spec).await?;
         let dispatcher = emulator.start_function(dispatcher_spec).await?;
-        let (ready_ingest, ready_dispatcher) = tokio::join!(
+        let actions = emulator.start_function(actions_spec).await?;
+        let (ready_ingest, ready_dispatcher, ready_actions) = tokio::join!(
             ingest.wait_ready(options.ready_timeout),
-            dispatcher.wait_ready(options.ready_timeout)
+            dispatcher.wait_ready(options.ready_timeout),
+            actions.wait_ready(options.ready_timeout)
         );
         ready_ingest.context("the ingest function did not start")?;
         ready_dispatcher.context("the dispatcher function did not start")?;
+        ready_actions.context("the actions function did not start")?;
 
         let function_url = FunctionUrl::start(ingest.clone(), options.function_url_addr).await?;
+        let actions_url = FunctionUrl::start(actions.clone(), options.actions_url_addr)
+            .await
+            .context("the actions function URL")?;
+        if let Some(slack) = &slack {
+            slack.set_app(SlackApp::new(&actions_url.url(), &signing_secret));
+        }
+        let store = shared::store::Store::new(aws.dynamodb.clone(), stack.store_table.clone());
         let event_source = SqsEventSource::start(
             aws.sqs.clone(),
             dispatcher.clone(),
@@ -498,10 +367,12 @@ impl Pipeline {
         Ok(Pipeline {
             event_source,
             function_url,
+            actions_url,
             recorder,
             emulator,
             ingest,
             dispatcher,
+            actions,
             okta,
             slack,
             okta_org_url,
@@ -509,6 +380,8 @@ impl Pipeline {
             okta_client_id,
             slack_webhook_url,
             api_key,
+            signing_secret,
+            store,
             stack,
             aws,
             journal,
@@ -529,6 +402,27 @@ impl Pipeline {
 
     pub fn api_key_header(&self) -> &str {
         API_KEY_HEADER
+    }
+
+    /// `http://127.0.0.1:<port>/`: the actions function URL, the Slack app's
+    /// Request URL (the fake Slack's clicks go here).
+    pub fn actions_url(&self) -> String {
+        self.actions_url.url()
+    }
+
+    /// The Slack app's signing secret (in the signing-secret secret).
+    pub fn signing_secret(&self) -> &str {
+        &self.signing_secret
+    }
+
+    /// The Slack user ids allowed to approve and undo (`SLACK_APPROVERS`).
+    pub fn approvers(&self) -> &[String] {
+        &self.options.approvers
+    }
+
+    /// The store table, as both functions reach it.
+    pub fn store(&self) -> &shared::store::Store {
+        &self.store
     }
 
     /// The fake Okta (`None` when a real org is used).
@@ -584,6 +478,10 @@ impl Pipeline {
         &self.dispatcher
     }
 
+    pub fn actions(&self) -> &Invoker {
+        &self.actions
+    }
+
     pub fn emulator(&self) -> &RuntimeEmulator {
         &self.emulator
     }
@@ -615,6 +513,107 @@ impl Pipeline {
     /// Every completed batch so far.
     pub fn batch_reports(&self) -> Vec<BatchReport> {
         lock(&self.journal).batches.clone()
+    }
+
+    /// Every request the actions function logged so far (clicks and rejections).
+    pub fn logged_clicks(&self) -> Vec<LoggedClick> {
+        lock(&self.journal).clicks.clone()
+    }
+
+    /// Waits until the actions function logged at least `n` requests (or the
+    /// timeout); returns them either way. It logs each one just before it
+    /// answers, and the line reaches the journal a moment later.
+    pub async fn wait_for_logged_clicks(&self, n: usize, timeout: Duration) -> Vec<LoggedClick> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let clicks = self.logged_clicks();
+            if clicks.len() >= n || Instant::now() >= deadline {
+                return clicks;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Stores `body` as the dispatcher stores an event it reports with an
+    /// Approve button: held since `reported_ago`, approvable for
+    /// [`PipelineOptions::approval_ttl_hours`] from then.
+    pub async fn store_held_event(
+        &self,
+        event_id: &str,
+        body: &str,
+        reason: &str,
+        user_count: u32,
+        reported_ago: Duration,
+    ) -> anyhow::Result<()> {
+        let held = shared::store::HeldEvent::new(
+            event_id,
+            body,
+            reason,
+            user_count,
+            time::OffsetDateTime::now_utc() - reported_ago,
+            Duration::from_secs(self.options.approval_ttl_hours * 3600),
+        );
+        self.store
+            .put_held_event(&held)
+            .await
+            .with_context(|| format!("storing the held event {event_id}"))?;
+        Ok(())
+    }
+
+    /// The refused clicks the store kept for this Slack user, oldest first:
+    /// each item's string and number attributes.
+    pub async fn refusals(
+        &self,
+        slack_user_id: &str,
+    ) -> anyhow::Result<Vec<BTreeMap<String, String>>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let out = self
+            .aws
+            .dynamodb
+            .query()
+            .table_name(&self.stack.store_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("refusal#{slack_user_id}")),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .context("querying the store for refusals")?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                item.into_iter()
+                    .filter_map(|(k, v)| match v {
+                        AttributeValue::S(s) | AttributeValue::N(s) => Some((k, s)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Deletes the store table: from now on both functions find the store
+    /// unavailable (DynamoDB answers `ResourceNotFoundException`).
+    pub async fn delete_store_table(&self) -> anyhow::Result<()> {
+        self.aws
+            .dynamodb
+            .delete_table()
+            .table_name(&self.stack.store_table)
+            .send()
+            .await
+            .context("deleting the store table")?;
+        Ok(())
+    }
+
+    /// Creates the store table again (empty) after [`Pipeline::delete_store_table`].
+    pub async fn recreate_store_table(&self) -> anyhow::Result<()> {
+        create_store_table(&self.aws, &self.stack.store_table)
+            .await
+            .context("creating the store table again")
     }
 
     /// Waits until at least `n` per-user outcomes were logged (or the timeout);
@@ -706,10 +705,11 @@ impl Pipeline {
     }
 
     /// Stops everything in order: pollers (letting a batch finish), the
-    /// function URL, the functions, the stand-ins, moto.
+    /// function URLs, the functions, the stand-ins, moto.
     pub async fn shutdown(mut self) {
         self.event_source.shutdown().await;
         self.function_url.shutdown();
+        self.actions_url.shutdown();
         self.emulator.shutdown().await;
         self.recorder.abort();
         if let Some(okta) = &self.okta {
@@ -725,103 +725,5 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.recorder.abort();
-    }
-}
-
-/// Keeps what the functions logged and what the event source did.
-async fn record(
-    mut logs: broadcast::Receiver<LogLine>,
-    mut batches: broadcast::Receiver<EventSourceEvent>,
-    journal: Arc<Mutex<Journal>>,
-) {
-    let mut logs_open = true;
-    let mut batches_open = true;
-    while logs_open || batches_open {
-        tokio::select! {
-            line = logs.recv(), if logs_open => match line {
-                Ok(line) => {
-                    let mut j = lock(&journal);
-                    if &*line.function == DISPATCHER
-                        && let Some(outcome) = UserOutcome::from_log(&line)
-                    {
-                        j.outcomes.push(outcome);
-                    }
-                    if j.lines.len() < JOURNAL_LIMIT {
-                        j.lines.push(line);
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => logs_open = false,
-            },
-            event = batches.recv(), if batches_open => match event {
-                Ok(EventSourceEvent::Completed(report)) => {
-                    let mut j = lock(&journal);
-                    if j.batches.len() < JOURNAL_LIMIT {
-                        j.batches.push(report);
-                    }
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => batches_open = false,
-            },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn line(function: &str, text: &str) -> LogLine {
-        LogLine {
-            function: Arc::from(function),
-            instance: 0,
-            source: LogSource::Stdout,
-            line: text.to_string(),
-        }
-    }
-
-    #[test]
-    fn per_user_outcomes_are_read_from_json_log_lines() {
-        let outcome = UserOutcome::from_log(&line(
-            DISPATCHER,
-            r#"{"level":"INFO","event_id":"e1","user":"ana.lima@example.com","outcome":"failed","reason":"Okta 503"}"#,
-        ))
-        .unwrap();
-        assert_eq!(outcome.event_id.as_deref(), Some("e1"));
-        assert_eq!(outcome.outcome, "failed");
-        assert_eq!(outcome.reason.as_deref(), Some("Okta 503"));
-        // An Okta call line has no outcome; plain text is not an outcome.
-        assert!(
-            UserOutcome::from_log(&line(
-                DISPATCHER,
-                r#"{"user":"a","operation":"suspend","status":200}"#
-            ))
-            .is_none()
-        );
-        assert!(UserOutcome::from_log(&line(DISPATCHER, "panicked at ...")).is_none());
-    }
-
-    #[test]
-    fn local_okta_auth_defaults_to_oauth() {
-        assert_eq!(OktaAuth::parse(None).unwrap(), OktaAuth::OAuth);
-        assert_eq!(OktaAuth::parse(Some(" ")).unwrap(), OktaAuth::OAuth);
-        assert_eq!(OktaAuth::parse(Some("OAuth")).unwrap(), OktaAuth::OAuth);
-        assert_eq!(OktaAuth::parse(Some("ssws")).unwrap(), OktaAuth::ApiToken);
-        let err = OktaAuth::parse(Some("basic")).unwrap_err().to_string();
-        assert!(
-            err.contains("LOCAL_OKTA_AUTH must be oauth or ssws"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn missing_binaries_say_how_to_build_them() {
-        let err = function_binaries(Path::new("/nonexistent"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("run `cargo build --bins` first (make test does)"),
-            "{err}"
-        );
     }
 }

@@ -1,6 +1,6 @@
 //! Captures what the code under test logs, as parsed JSON lines.
 //!
-//! One global subscriber, in the production format (flattened JSON events),
+//! One global subscriber, `shared::telemetry`'s (the production format),
 //! is installed for the whole test binary; its writer appends to the buffer
 //! of whichever test is capturing on the current thread. (Per-test scoped
 //! subscribers lose events when tests run in parallel: tracing caches each
@@ -65,15 +65,11 @@ impl<'a> MakeWriter<'a> for ThreadCapture {
 fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            // Every level, so that tests can show no secret appears at any of them.
-            .with_env_filter("trace")
-            .with_writer(ThreadCapture)
-            .init();
+        // The production subscriber and format, at every level (so tests can
+        // show no secret appears at any of them), into the capture.
+        let subscriber =
+            shared::telemetry::subscriber(shared::telemetry::filter(Some("trace")), ThreadCapture);
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber per binary");
     });
 }
 
