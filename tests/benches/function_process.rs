@@ -257,6 +257,58 @@ fn assert_status(result: &InvokeResult, expected: u64, what: &str) {
     assert_eq!(status(result), Some(expected), "{what}: {result:?}");
 }
 
+/// Where a cold first answer goes: one cold run with the SDK's and the
+/// runtime's debug lines (which cost a little themselves), each line timed
+/// from the spawn. Printed, not tabled.
+async fn cold_timeline(name: &str, mut spec: FunctionSpec, payload: &Value) {
+    spec.env.push(("RUST_LOG".into(), "debug".into()));
+    let emulator = RuntimeEmulator::new();
+    let mut logs = emulator.subscribe_logs();
+    let spawned = std::time::SystemTime::now();
+    let invoker = emulator
+        .start_function(spec)
+        .await
+        .expect("function starts");
+    let result = invoker.invoke(payload).await.expect("invocation runs");
+    let answered = spawned.elapsed().unwrap();
+    let init = invoker
+        .init_durations()
+        .first()
+        .copied()
+        .unwrap_or_default();
+    emulator.shutdown().await;
+    println!(
+        "\n{name} cold run with debug logs: init {:.1} ms, first answer {:.1} ms ({}); its lines, from the spawn:",
+        ms(init),
+        ms(answered),
+        if result.is_success() {
+            "answered"
+        } else {
+            "failed"
+        }
+    );
+    let spawned_at = time::OffsetDateTime::from(spawned);
+    while let Ok(line) = logs.try_recv() {
+        let Some(json) = line.json() else { continue };
+        let Some(at) = json.get("timestamp").and_then(Value::as_str).and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        }) else {
+            continue;
+        };
+        let message = json.get("message").and_then(Value::as_str).unwrap_or("");
+        if message.starts_with("timeout settings") || message.starts_with("retry settings") {
+            continue;
+        }
+        let target = json.get("target").and_then(Value::as_str).unwrap_or("");
+        println!(
+            "  {:7.2} ms  {:<38} {}",
+            (at - spawned_at).as_seconds_f64() * 1000.0,
+            target.chars().take(38).collect::<String>(),
+            message.chars().take(100).collect::<String>()
+        );
+    }
+}
+
 // ------------------------------------------------------------------ AWS limits
 
 /// Medians of the unavoidable calls, from warm clients against the same moto.
@@ -293,6 +345,40 @@ async fn send_like_ingest(s: &Setup) -> Duration {
     started.elapsed()
 }
 
+/// Empties the queue (untimed). moto's FIFO SendMessage looks through every
+/// message the queue holds, so a queue that fills up during the run would make
+/// each send slower than the last; SQS does not. (moto allows one PurgeQueue a
+/// minute, so the messages are received and deleted.)
+async fn purge(s: &Setup) {
+    let sqs = &s.aws.sqs;
+    let queue = &s.stack.queues.queue_url;
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return;
+        }
+        let mut batch = sqs.delete_message_batch().queue_url(queue);
+        for (i, m) in messages.iter().enumerate() {
+            batch = batch.entries(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        batch.send().await.expect("DeleteMessageBatch");
+    }
+}
+
 async fn get_secret(s: &Setup) -> Duration {
     let started = Instant::now();
     s.aws
@@ -319,6 +405,31 @@ async fn dynamodb_write(store: &shared::store::Store) -> Duration {
     started.elapsed()
 }
 
+/// Ingest's AWS calls as a cold process makes them, from new clients (new
+/// connections): both secret versions at once, then SendMessage. Not the
+/// issue's limit (that is from warm clients); it shows how much of the cold
+/// path is the emulator's first request on a new connection.
+async fn cold_client_calls(s: &Setup) -> (Duration, Duration) {
+    let aws = LocalAws::connect(&s.aws.endpoint).await;
+    let stage = |stage: &'static str| {
+        aws.secrets
+            .get_secret_value()
+            .secret_id(&s.stack.api_key_secret_id)
+            .version_stage(stage)
+            .send()
+    };
+    let started = Instant::now();
+    let (current, _previous) = tokio::join!(stage("AWSCURRENT"), stage("AWSPREVIOUS"));
+    current.expect("GetSecretValue");
+    let secrets = started.elapsed();
+    let fresh = Setup {
+        aws,
+        stack: s.stack.clone(),
+        signing_secret: String::new(),
+    };
+    (secrets, send_like_ingest(&fresh).await)
+}
+
 async fn aws_limits(s: &Setup, store: &shared::store::Store) -> AwsCalls {
     for _ in 0..5 {
         get_secret(s).await;
@@ -327,6 +438,7 @@ async fn aws_limits(s: &Setup, store: &shared::store::Store) -> AwsCalls {
     }
     let (mut g, mut q, mut d) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..AWS_CALLS {
+        purge(s).await;
         g.push(get_secret(s).await);
         q.push(send_like_ingest(s).await);
         d.push(dynamodb_write(store).await);
@@ -357,6 +469,7 @@ struct Samples {
 async fn cold_starts(bins: &Binaries, s: &Setup) -> Samples {
     let mut m = Samples::default();
     for i in 0..COLD_STARTS {
+        purge(s).await;
         let empty = FunctionSpec::new("empty", &bins.empty);
         let (init, first, result) = cold_run(empty, &json!({})).await;
         assert!(result.is_success(), "{result:?}");
@@ -385,6 +498,38 @@ async fn cold_starts(bins: &Binaries, s: &Setup) -> Samples {
             .push(init_only(dispatcher_spec(bins, s)).await);
     }
     m
+}
+
+/// The system's CA bundle file, if it has one of the usual ones.
+fn ca_bundle() -> Option<&'static str> {
+    [
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/certs/ca-certificates.crt",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file())
+}
+
+/// Init with `SSL_CERT_FILE` set to the bundle: every TLS client then reads
+/// that one file instead of the bundle and every certificate directory
+/// (rustls-native-certs, which both the SDK and reqwest use). A what-if.
+async fn init_with_bundle(bins: &Binaries, s: &Setup) {
+    let Some(bundle) = ca_bundle() else { return };
+    let mut line = format!("what-if SSL_CERT_FILE={bundle} (init p50 of {COLD_STARTS}):");
+    for (name, spec) in [
+        ("ingest", ingest_spec(bins, s)),
+        ("dispatcher", dispatcher_spec(bins, s)),
+        ("actions", actions_spec(bins, s)),
+    ] {
+        let mut inits = Vec::new();
+        for _ in 0..COLD_STARTS {
+            let mut spec = spec.clone();
+            spec.env.push(("SSL_CERT_FILE".into(), bundle.into()));
+            inits.push(init_only(spec).await);
+        }
+        line += &format!(" {name} {:.2} ms;", ms(median(&mut inits)));
+    }
+    println!("{line}");
 }
 
 struct Warm {
@@ -417,6 +562,7 @@ async fn warm_answers(bins: &Binaries, s: &Setup, store: &shared::store::Store) 
     let actions = start_warm(&emulator, actions_spec(bins, s), &click(&s.signing_secret)).await;
     let mut samples: [Vec<Duration>; 6] = Default::default();
     for i in 0..WARM_ANSWERS {
+        purge(s).await;
         let body = failed_check(&unique(&format!("warm-{i}")), &["a@example.com".into()]);
         let event = webhook(&body);
         let clicked = click(&s.signing_secret);
@@ -459,6 +605,35 @@ fn pid_of(emulator: &RuntimeEmulator, invoker: &Invoker) -> u32 {
         .expect("the instance's process")
 }
 
+/// Ingest's peak memory after each of 5 bodies of nearly 1 MiB, with `env`
+/// added (allocator settings): a what-if, printed.
+async fn ingest_memory_with(bins: &Binaries, s: &Setup, env: &[(&str, &str)]) {
+    let emulator = RuntimeEmulator::new();
+    let mut spec = ingest_spec(bins, s);
+    spec.env
+        .extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let ingest = start_warm(
+        &emulator,
+        spec,
+        &webhook(&failed_check(&unique("mem"), &["a@example.com".into()])),
+    )
+    .await;
+    let pid = emulator.pids()[0];
+    let mut line = format!(
+        "ingest VmHWM with {env:?}: {:.1} MB;",
+        vm_hwm_kb(pid).unwrap() as f64 / 1024.0
+    );
+    for i in 0..5 {
+        purge(s).await;
+        let body = body_of_about(&unique(&format!("big-{i}")), NEAR_MIB);
+        let result = ingest.invoke(&webhook(&body)).await.unwrap();
+        assert_status(&result, 200, "ingest near 1 MiB");
+        line += &format!(" {:.1}", vm_hwm_kb(pid).unwrap() as f64 / 1024.0);
+    }
+    println!("{line} MB after each ~1 MiB body");
+    emulator.shutdown().await;
+}
+
 /// Ingest's peak memory: 500 events of ~9 KB, then 10 bodies of nearly 1 MiB.
 async fn ingest_memory(bins: &Binaries, s: &Setup) -> (f64, f64, f64) {
     let emulator = RuntimeEmulator::new();
@@ -474,6 +649,9 @@ async fn ingest_memory(bins: &Binaries, s: &Setup) -> (f64, f64, f64) {
         .map(|i| format!("user.number{i:03}@example.com"))
         .collect();
     for i in 0..500 {
+        if i % 50 == 0 {
+            purge(s).await;
+        }
         let result = ingest
             .invoke(&webhook(&failed_check(
                 &unique(&format!("mem-{i}")),
@@ -485,6 +663,7 @@ async fn ingest_memory(bins: &Binaries, s: &Setup) -> (f64, f64, f64) {
     }
     let small = vm_hwm_kb(pid).unwrap();
     for i in 0..10 {
+        purge(s).await;
         let body = body_of_about(&unique(&format!("big-{i}")), NEAR_MIB);
         let result = ingest.invoke(&webhook(&body)).await.unwrap();
         assert_status(&result, 200, "ingest near 1 MiB");
@@ -695,10 +874,36 @@ fn main() {
             signing_secret,
         };
 
+        if std::env::args().any(|a| a == "--memory") {
+            for env in [
+                &[][..],
+                &[("MALLOC_ARENA_MAX", "1")][..],
+                &[("MALLOC_MMAP_THRESHOLD_", "131072")][..],
+                &[("MALLOC_ARENA_MAX", "1"), ("MALLOC_MMAP_THRESHOLD_", "131072")][..],
+            ] {
+                ingest_memory_with(&bins, &s, env).await;
+            }
+            return;
+        }
+        if std::env::args().any(|a| a == "--timeline") {
+            purge(&s).await;
+            let body = failed_check(&unique("timeline"), &["a@example.com".into()]);
+            cold_timeline("ingest", ingest_spec(&bins, &s), &webhook(&body)).await;
+            cold_timeline("actions", actions_spec(&bins, &s), &click(&s.signing_secret)).await;
+            return;
+        }
         println!("AWS calls from warm clients ...");
         let calls = aws_limits(&s, &store).await;
+        let (mut cold_secrets, mut cold_send) = (Vec::new(), Vec::new());
+        for _ in 0..COLD_STARTS {
+            purge(&s).await;
+            let (secrets, send) = cold_client_calls(&s).await;
+            cold_secrets.push(secrets);
+            cold_send.push(send);
+        }
         println!("{COLD_STARTS} cold starts of each, interleaved ...");
         let mut cold = cold_starts(&bins, &s).await;
+        init_with_bundle(&bins, &s).await;
         println!("{WARM_ANSWERS} warm answers of each, round robin ...");
         let warm = warm_answers(&bins, &s, &store).await;
         println!("peak memory ...");
@@ -723,6 +928,14 @@ fn main() {
             ms(warm.send_message),
             ms(d),
             ms(warm.dynamodb_write),
+        );
+        let (cold_g, cold_q) = (median(&mut cold_secrets), median(&mut cold_send));
+        println!(
+            "the same calls from new clients (new connections), as a cold ingest makes them: both secret versions at once {:.2} ms, then SendMessage {:.2} ms; \
+             empty Lambda cold first answer + these: {:.2} ms",
+            ms(cold_g),
+            ms(cold_q),
+            ms(empty_first + cold_g + cold_q)
         );
         let cold_limit = empty_first + g + q;
         let mut rows = vec![
