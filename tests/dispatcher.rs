@@ -559,6 +559,106 @@ async fn an_outage_that_ends_before_the_last_delivery_is_summarised_once() {
     assert_eq!(s.slack.messages().len(), 1);
 }
 
+/// Okta requests that name or resolved to `login`.
+fn requests_about(s: &Setup, login: &str) -> usize {
+    let id = s.okta.user(login).unwrap().id;
+    let encoded = login.replace('@', "%40");
+    s.okta
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.user_id.as_deref() == Some(id.as_str())
+                || r.path.contains(login)
+                || r.path.contains(&encoded)
+                || r.query
+                    .as_deref()
+                    .is_some_and(|q| q.contains(&encoded) || q.contains(login))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn users_settled_on_an_earlier_delivery_are_not_read_or_written_again() {
+    let table = unique("store");
+    let s = setup_with(&[("STORE_TABLE", table.as_str())]).await;
+    s.okta.inject(
+        Fault::server_error(503)
+            .for_user("li.wei@example.com")
+            .forever(),
+    );
+    let body = failed_check(
+        "evt-progress",
+        &["ana.lima@example.com", "li.wei@example.com"],
+    );
+    assert_eq!(run(&s, &[record("m-1", &body, 1)]).await, ["m-1"]);
+    assert_eq!(status(&s, "ana.lima@example.com"), "SUSPENDED");
+
+    // The second delivery (still failing) and a redrive from the dead-letter
+    // queue (delivered afresh: receive count 1) touch li.wei only.
+    for delivery in [2, 1] {
+        s.okta.clear_requests();
+        assert_eq!(run(&s, &[record("m-1", &body, delivery)]).await, ["m-1"]);
+        assert_eq!(
+            requests_about(&s, "ana.lima@example.com"),
+            0,
+            "ana.lima was settled on the first delivery"
+        );
+        assert!(requests_about(&s, "li.wei@example.com") > 0);
+    }
+
+    s.okta.clear_faults();
+    assert!(run(&s, &[record("m-1", &body, 3)]).await.is_empty());
+    assert_eq!(status(&s, "li.wei@example.com"), "SUSPENDED");
+    let messages = s.slack.messages();
+    assert_eq!(messages.len(), 1, "one summary, when everyone is final");
+    assert_eq!(
+        listed_outcome(&messages[0], "ana.lima@example.com").as_deref(),
+        Some("suspended"),
+        "reported as the first delivery left them, not re-read as already suspended"
+    );
+    assert_eq!(
+        listed_outcome(&messages[0], "li.wei@example.com").as_deref(),
+        Some("suspended")
+    );
+    let suspends = s
+        .okta
+        .writes()
+        .iter()
+        .filter(|w| w.path.ends_with("/lifecycle/suspend") && !w.injected)
+        .count();
+    assert_eq!(
+        suspends, 1,
+        "li.wei's suspend; ana.lima's was in the first journal"
+    );
+}
+
+#[tokio::test]
+async fn without_a_usable_store_every_delivery_runs_every_user_again_safely() {
+    let s = setup_with(&[("STORE_TABLE", "missing-table")]).await;
+    s.okta.inject(
+        Fault::server_error(503)
+            .for_user("li.wei@example.com")
+            .times(3),
+    );
+    let body = failed_check(
+        "evt-no-progress",
+        &["ana.lima@example.com", "li.wei@example.com"],
+    );
+    assert_eq!(run(&s, &[record("m-1", &body, 1)]).await, ["m-1"]);
+    s.okta.clear_requests();
+    assert!(run(&s, &[record("m-1", &body, 2)]).await.is_empty());
+    assert!(
+        requests_about(&s, "ana.lima@example.com") > 0,
+        "re-read, as without a record"
+    );
+    let messages = s.slack.messages();
+    assert_eq!(
+        listed_outcome(&messages[0], "ana.lima@example.com").as_deref(),
+        Some("already suspended")
+    );
+    assert_eq!(status(&s, "li.wei@example.com"), "SUSPENDED");
+}
+
 #[tokio::test]
 async fn a_poison_message_fails_alone() {
     let s = setup().await;

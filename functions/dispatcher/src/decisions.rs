@@ -102,8 +102,17 @@ impl Dispatcher {
                 (message, "dismissed: nothing done".to_string())
             }
             _ => {
-                // As if the cap, severity and dry run allowed it; protection stays.
-                let results = self.run_users(&event, event_id, false, deadline).await;
+                // As if the cap, severity and dry run allowed it; protection
+                // stays. A held event has no progress of its own, so the
+                // record is the approval's.
+                let settled = self.settled_earlier(event_id).await;
+                let results = self
+                    .run_users(&event, event_id, false, &settled, deadline)
+                    .await;
+                if results.iter().any(|r| !r.is_final()) {
+                    self.keep_progress(&event, event_id, &settled, &results)
+                        .await;
+                }
                 let (follow_up, left, _) = self.follow_up(&results, delivery, last_delivery)?;
                 unfinished = left;
                 let reports: Vec<UserReport> = results.iter().map(|r| r.report().clone()).collect();

@@ -32,6 +32,7 @@ use crate::okta::client::OktaSettings;
 use crate::okta::credential::{DEFAULT_SCOPES, UNIVERSAL_LOGOUT_SCOPE};
 use crate::outcome::{Outcome, UserReport};
 use crate::policy::{Plan, plan, provider_skip};
+use crate::progress::{PROGRESS_RETENTION, Settled};
 use crate::slack::SlackClient;
 use crate::summary::{self, Buttons, Context, FollowUp, Mode};
 use shared::store::{ActionKind, ActionRecord, HeldEvent, Store};
@@ -335,7 +336,18 @@ impl Dispatcher {
                 (message, 0, 0)
             }
             Plan::Act { dry_run } => {
-                let results = self.run_users(&event, &event_id, dry_run, deadline).await;
+                // A dry run writes nothing, so it has nothing to pick up.
+                let settled = match dry_run {
+                    true => Settled::default(),
+                    false => self.settled_earlier(&event_id).await,
+                };
+                let results = self
+                    .run_users(&event, &event_id, dry_run, &settled, deadline)
+                    .await;
+                if !dry_run && results.iter().any(|r| !r.is_final()) {
+                    self.keep_progress(&event, &event_id, &settled, &results)
+                        .await;
+                }
                 let (follow_up, unfinished, blocked) =
                     self.follow_up(&results, delivery, last_delivery)?;
                 let reports: Vec<UserReport> = results.iter().map(|r| r.report().clone()).collect();
@@ -371,11 +383,14 @@ impl Dispatcher {
 
     /// Every listed user through Okta (or skipped by `ACT_ON_PROVIDERS`),
     /// `OKTA_MAX_CONCURRENCY` at a time.
+    /// Users in `settled` keep the outcome an earlier delivery gave them,
+    /// with no Okta call.
     pub(crate) async fn run_users(
         &self,
         event: &OortEvent,
         event_id: &str,
         dry_run: bool,
+        settled: &Settled,
         deadline: Deadline,
     ) -> Vec<UserResult> {
         let rules = Rules {
@@ -389,6 +404,15 @@ impl Dispatcher {
         let act_on = &self.config.act_on_providers;
         stream::iter(&event.users)
             .map(|login| async {
+                if let Some(report) = settled.get(&login.folded()) {
+                    tracing::info!(
+                        event_id,
+                        user = login.as_str(),
+                        outcome = report.outcome.word(),
+                        "user settled on an earlier delivery; not read again"
+                    );
+                    return UserResult::Done(report.clone());
+                }
                 match provider_skip(event, login, act_on) {
                     Some(reason) => skipped(login, event_id, reason),
                     None => lock_out(&self.okta, login, &rules, event_id, okta_deadline).await,
@@ -429,6 +453,72 @@ impl Dispatcher {
             (p, _, false) => return Err(Failure::UsersPending(p)),
         };
         Ok((follow_up, pending + blocked, blocked))
+    }
+
+    /// What earlier deliveries of the event settled. Without a store, or
+    /// when the record cannot be read, nothing: every user is run again,
+    /// which is safe (reads come before writes).
+    pub(crate) async fn settled_earlier(&self, event_id: &str) -> Settled {
+        let Some(store) = &self.store else {
+            return Settled::default();
+        };
+        let found = match store.get_progress(event_id).await {
+            Ok(Some(text)) => Settled::decode(&text),
+            Ok(None) => return Settled::default(),
+            Err(e) => Err(e.to_string()),
+        };
+        match found {
+            Ok(settled) => {
+                tracing::info!(
+                    event_id,
+                    settled = settled.len(),
+                    "users settled on earlier deliveries are not read again"
+                );
+                settled
+            }
+            Err(reason) => {
+                tracing::warn!(event_id, reason = %reason, "could not read what earlier deliveries settled; every user is run again");
+                Settled::default()
+            }
+        }
+    }
+
+    /// Before the message goes back to the queue, keeps every user that is
+    /// final so far, so that the next delivery starts from there. Best
+    /// effort: without the record the next delivery runs them again.
+    pub(crate) async fn keep_progress(
+        &self,
+        event: &OortEvent,
+        event_id: &str,
+        settled: &Settled,
+        results: &[UserResult],
+    ) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let mut now = settled.clone();
+        for (login, result) in event.users.iter().zip(results) {
+            if let UserResult::Done(report) = result {
+                now.insert(login.folded(), report.clone());
+            }
+        }
+        if now.is_empty() || &now == settled {
+            return;
+        }
+        match store
+            .put_progress(event_id, &now.encode(), PROGRESS_RETENTION)
+            .await
+        {
+            Ok(()) => tracing::info!(
+                event_id,
+                settled = now.len(),
+                pending = results.len() - now.len(),
+                "progress kept for the next delivery"
+            ),
+            Err(e) => {
+                tracing::warn!(event_id, error = %e, "could not keep the progress; the next delivery runs every user again")
+            }
+        }
     }
 
     /// With approvers configured, keeps the event in the store and adds

@@ -16,6 +16,7 @@
 //! - [`deadline`]: the time an invocation has left;
 //! - [`metrics`]: the CloudWatch metrics of each event (EMF);
 //! - [`handler`]: an SQS batch in, a partial batch response out;
+//! - [`progress`]: what earlier deliveries of an event settled;
 //! - [`decisions`]: Approve, Dismiss and Unsuspend from Slack, carried out.
 
 pub mod config;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod okta;
 pub mod outcome;
 pub mod policy;
+pub mod progress;
 pub mod rate_limit;
 pub mod slack;
 pub mod summary;

@@ -10,6 +10,7 @@
 //! | the decision on an event | `event#<id>` | `decision` | once: the first Approve/Dismiss wins ([`Store::record_decision`]) |
 //! | a suspension this product made | `user#<okta id>` | `action#<event id>` | by the dispatcher ([`Store::record_action`]) |
 //! | an undo (Unsuspend) decision | `user#<okta id>` | `undo#<event id>` | once ([`Store::record_undo`]) |
+//! | what earlier deliveries of an event settled | `event#<id>` | `progress` | by the dispatcher, on each delivery that leaves users to retry ([`Store::put_progress`]); kept 15 days |
 //! | a refused click | `refusal#<slack user id>` | `<RFC 3339 time>#<random>` | each time; kept 30 days ([`Store::record_refusal`]) |
 //!
 //! A decision or undo has a `state`: `recorded` when written, `queued` once
@@ -488,34 +489,37 @@ impl Store {
         }
     }
 
+    /// [`pack_text`], refusing what does not fit an item.
+    fn pack(
+        &self,
+        operation: &'static str,
+        key: &str,
+        text: &str,
+    ) -> Result<(String, &'static str), StoreError> {
+        let (packed, encoding) = pack_text(text).map_err(|e| StoreError::Malformed {
+            table: self.table.clone(),
+            operation,
+            key: key.to_string(),
+            reason: format!("could not compress: {e}"),
+        })?;
+        if packed.len() > MAX_STORED_BODY_BYTES {
+            return Err(StoreError::TooLarge {
+                table: self.table.clone(),
+                operation,
+                size: packed.len(),
+                limit: MAX_STORED_BODY_BYTES,
+            });
+        }
+        Ok((packed, encoding))
+    }
+
     // ------------------------------------------------------------ held events
 
     /// Stores an event reported with an Approve button, once. A body over
     /// [`COMPRESS_ABOVE_BYTES`] is stored gzip-compressed and base64-encoded.
     pub async fn put_held_event(&self, event: &HeldEvent) -> Result<PutHeld, StoreError> {
         const OP: &str = "put_held_event";
-        let (body, encoding) = if event.body.len() > COMPRESS_ABOVE_BYTES {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            gz.write_all(event.body.as_bytes())
-                .and_then(|_| gz.finish())
-                .map(|bytes| (BASE64.encode(bytes), ENCODING_GZIP))
-                .map_err(|e| StoreError::Malformed {
-                    table: self.table.clone(),
-                    operation: OP,
-                    key: event_pk(&event.event_id),
-                    reason: format!("could not compress the body: {e}"),
-                })?
-        } else {
-            (event.body.clone(), ENCODING_PLAIN)
-        };
-        if body.len() > MAX_STORED_BODY_BYTES {
-            return Err(StoreError::TooLarge {
-                table: self.table.clone(),
-                operation: OP,
-                size: body.len(),
-                limit: MAX_STORED_BODY_BYTES,
-            });
-        }
+        let (body, encoding) = self.pack(OP, &event_pk(&event.event_id), &event.body)?;
         let expires = event.expires_at.unix_timestamp();
         let item: Item = [
             ("pk", s(event_pk(&event.event_id))),
@@ -557,22 +561,7 @@ impl Store {
             return Ok(HeldLookup::NotFound);
         };
         let r = self.reader(OP, format!("{pk} held"), &item);
-        let body = match r.s("body_encoding")? {
-            ENCODING_PLAIN => r.s("body")?.to_string(),
-            ENCODING_GZIP => {
-                let bytes = BASE64
-                    .decode(r.s("body")?)
-                    .map_err(|e| r.malformed(format!("body is not base64: {e}")))?;
-                let mut text = String::new();
-                std::io::Read::read_to_string(
-                    &mut flate2::read::GzDecoder::new(bytes.as_slice()),
-                    &mut text,
-                )
-                .map_err(|e| r.malformed(format!("body does not decompress: {e}")))?;
-                text
-            }
-            other => return Err(r.malformed(format!("unknown body_encoding {other:?}"))),
-        };
+        let body = unpack(&r, "body", "body_encoding")?;
         let event = HeldEvent {
             event_id: r.s("event_id")?.to_string(),
             body,
@@ -865,6 +854,48 @@ impl Store {
         .await
     }
 
+    // ------------------------------------------------------------ progress
+
+    /// Keeps what earlier deliveries of an event settled (`progress`, the
+    /// dispatcher's own text), replacing the previous copy; it expires after
+    /// `keep`. Compressed like held events when large.
+    pub async fn put_progress(
+        &self,
+        event_id: &str,
+        progress: &str,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "put_progress";
+        let pk = event_pk(event_id);
+        let (packed, encoding) = self.pack(OP, &pk, progress)?;
+        let ttl = (OffsetDateTime::now_utc() + keep).unix_timestamp();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s("progress"))
+            .item("event_id", s(event_id))
+            .item("progress", s(packed))
+            .item("progress_encoding", s(encoding))
+            .item("updated_at", s(format_time(OffsetDateTime::now_utc())))
+            .item("ttl", n(ttl))
+            .send()
+            .await
+            .map_err(|e| self.request_error(OP, &e))?;
+        Ok(())
+    }
+
+    /// What [`Store::put_progress`] kept for the event, if anything.
+    pub async fn get_progress(&self, event_id: &str) -> Result<Option<String>, StoreError> {
+        const OP: &str = "get_progress";
+        let pk = event_pk(event_id);
+        let Some(item) = self.get(OP, &pk, "progress").await? else {
+            return Ok(None);
+        };
+        let r = self.reader(OP, format!("{pk} progress"), &item);
+        unpack(&r, "progress", "progress_encoding").map(Some)
+    }
+
     // ------------------------------------------------------------ refusals
 
     /// Records a refused click; kept [`REFUSAL_RETENTION`]. Returns the sort key.
@@ -899,6 +930,37 @@ impl Store {
         }
         put.send().await.map_err(|e| self.request_error(OP, &e))?;
         Ok(sk)
+    }
+}
+
+/// Text as stored: as it is, or gzip-compressed and base64-encoded when over
+/// [`COMPRESS_ABOVE_BYTES`]; with the encoding's name.
+fn pack_text(text: &str) -> std::io::Result<(String, &'static str)> {
+    if text.len() <= COMPRESS_ABOVE_BYTES {
+        return Ok((text.to_string(), ENCODING_PLAIN));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes())?;
+    Ok((BASE64.encode(gz.finish()?), ENCODING_GZIP))
+}
+
+/// The text [`pack_text`] stored in attribute `name`, its encoding in `encoding`.
+fn unpack(r: &Reader<'_>, name: &str, encoding: &str) -> Result<String, StoreError> {
+    match r.s(encoding)? {
+        ENCODING_PLAIN => Ok(r.s(name)?.to_string()),
+        ENCODING_GZIP => {
+            let bytes = BASE64
+                .decode(r.s(name)?)
+                .map_err(|e| r.malformed(format!("{name} is not base64: {e}")))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+                &mut text,
+            )
+            .map_err(|e| r.malformed(format!("{name} does not decompress: {e}")))?;
+            Ok(text)
+        }
+        other => Err(r.malformed(format!("unknown {encoding} {other:?}"))),
     }
 }
 

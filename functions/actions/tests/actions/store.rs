@@ -416,3 +416,43 @@ async fn a_missing_table_is_an_error_naming_table_and_operation() {
         );
     }
 }
+
+#[tokio::test]
+async fn progress_is_replaced_on_each_write_compressed_when_large_and_expires() {
+    let aws = local_aws().await;
+    let (table, store) = new_table(&aws).await;
+    const KEEP: Duration = Duration::from_secs(15 * 24 * 3600);
+    assert_eq!(store.get_progress("p").await.unwrap(), None);
+    store.put_progress("p", "[1]", KEEP).await.unwrap();
+    store.put_progress("p", "[1,2]", KEEP).await.unwrap();
+    assert_eq!(
+        store.get_progress("p").await.unwrap().as_deref(),
+        Some("[1,2]")
+    );
+
+    let large = event_body(12_000);
+    store.put_progress("p", &large, KEEP).await.unwrap();
+    assert_eq!(store.get_progress("p").await.unwrap(), Some(large));
+    let item = dynamodb(&aws)
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("event#p".into()))
+        .key("sk", AttributeValue::S("progress".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        item["progress_encoding"],
+        AttributeValue::S("gzip+base64".into())
+    );
+    let AttributeValue::N(ttl) = &item["ttl"] else {
+        panic!("no ttl")
+    };
+    let left = ttl.parse::<i64>().unwrap() - OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (KEEP.as_secs() as i64 - 60..=KEEP.as_secs() as i64).contains(&left),
+        "{left}"
+    );
+}
