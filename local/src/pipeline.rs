@@ -254,6 +254,10 @@ impl Pipeline {
                 ("OKTA_SECRET_ID", stack.okta_secret_id.clone()),
                 ("SLACK_SECRET_ID", stack.slack_secret_id.clone()),
                 ("MAX_RECEIVE_COUNT", options.max_receive_count.to_string()),
+                // As the template: failed messages come back early, and each
+                // event's progress and this product's suspensions are kept.
+                ("QUEUE_URL", stack.queues.queue_url.clone()),
+                ("STORE_TABLE", stack.store_table.clone()),
                 // Against a real org, nothing is suspended unless asked for.
                 (
                     "DRY_RUN",
@@ -268,7 +272,6 @@ impl Pipeline {
         if options.approvals {
             dispatcher_env.extend(
                 [
-                    ("STORE_TABLE", stack.store_table.clone()),
                     ("SLACK_APPROVERS", approvers.clone()),
                     ("APPROVAL_TTL_HOURS", approval_ttl_hours.clone()),
                 ]

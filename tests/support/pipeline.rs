@@ -37,6 +37,8 @@ pub fn test_options() -> PipelineOptions {
     options.dispatcher_env = vec![
         ("DRY_RUN".into(), "false".into()),
         ("PROTECT_ADMINS".into(), "true".into()),
+        // Failed messages come back after 1 s, 4 s, 16 s (not 30 s, 2 min, 8 min).
+        ("RETRY_DELAY_SECONDS".into(), "1".into()),
     ];
     // `E2E_ECHO=1` prints every function log line, to debug a failing test.
     options.echo_logs = std::env::var("E2E_ECHO").is_ok_and(|v| v == "1");
