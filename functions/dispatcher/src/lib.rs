@@ -14,6 +14,7 @@
 //! - [`slack`] and [`summary`]: the Slack client and the messages it posts;
 //! - [`outcome`]: the words every report uses;
 //! - [`deadline`]: the time an invocation has left;
+//! - [`retry`]: the one backoff rule for Okta, Slack and returned messages;
 //! - [`metrics`]: the CloudWatch metrics of each event (EMF);
 //! - [`handler`]: an SQS batch in, a partial batch response out;
 //! - [`progress`]: what earlier deliveries of an event settled;
@@ -30,6 +31,7 @@ pub mod outcome;
 pub mod policy;
 pub mod progress;
 pub mod rate_limit;
+pub mod retry;
 pub mod slack;
 pub mod summary;
 

@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::config::is_secure;
 use crate::deadline::Deadline;
+use crate::retry::SLACK_ERRORS;
 use crate::summary::SlackMessage;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,7 +161,7 @@ impl SlackClient {
                 }
                 Attempt::Retry(reason) => {
                     last = reason;
-                    Duration::from_millis(300 * u64::from(attempt))
+                    SLACK_ERRORS.delay(attempt)
                 }
             };
             tracing::warn!(attempt, retry_in_ms = wait.as_millis() as u64, reason = %last, "slack post will be retried");
@@ -223,10 +224,7 @@ impl SlackClient {
                 }
                 Err(e) => last = format!("Slack could not be reached: {}", e.without_url()),
             }
-            if !deadline
-                .sleep(Duration::from_millis(300 * u64::from(attempt)))
-                .await
-            {
+            if !SLACK_ERRORS.wait(attempt, deadline).await {
                 break;
             }
         }

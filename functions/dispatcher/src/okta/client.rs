@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use http::Method;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::event::Login;
@@ -28,6 +27,7 @@ use super::{
 };
 use crate::metrics::{OktaCounters, OktaCounts};
 use crate::rate_limit::{Pacer, RateInfo, wait_after_429};
+use crate::retry::OKTA_ERRORS;
 
 /// Attempts for one call answered 429.
 pub const MAX_RATE_LIMITED_ATTEMPTS: u32 = 4;
@@ -333,7 +333,7 @@ impl OktaClient {
                     let reason =
                         format!("Okta could not be reached to {bucket}: {}", e.without_url());
                     tracing::warn!(event_id = ctx.event_id, user = ctx.user, operation = bucket, attempt, error = %reason, "okta call failed");
-                    if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
+                    if failed >= MAX_ERROR_ATTEMPTS || !OKTA_ERRORS.wait(failed, deadline).await {
                         return Err(CallError::Transient(reason));
                     }
                     self.counters.retried();
@@ -361,7 +361,7 @@ impl OktaClient {
                     failed += 1;
                     let reason =
                         format!("Okta's answer to {bucket} was cut off: {}", e.without_url());
-                    if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
+                    if failed >= MAX_ERROR_ATTEMPTS || !OKTA_ERRORS.wait(failed, deadline).await {
                         return Err(CallError::Transient(reason));
                     }
                     self.counters.retried();
@@ -390,7 +390,7 @@ impl OktaClient {
                 429 => {
                     rate_limited += 1;
                     self.counters.rate_limited();
-                    let wait = wait_after_429(&info, rate_limited, jitter());
+                    let wait = wait_after_429(&info, rate_limited);
                     if rate_limited >= MAX_RATE_LIMITED_ATTEMPTS {
                         return Err(CallError::Transient(format!(
                             "Okta's rate limit: still limited after {rate_limited} attempts to {bucket}"
@@ -406,7 +406,7 @@ impl OktaClient {
                 }
                 500 | 502 | 503 | 504 => {
                     failed += 1;
-                    if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
+                    if failed >= MAX_ERROR_ATTEMPTS || !OKTA_ERRORS.wait(failed, deadline).await {
                         return Err(CallError::Transient(format!(
                             "{} (after {failed} attempts to {bucket})",
                             answer.describe()
@@ -643,15 +643,6 @@ impl Directory for OktaClient {
             _ => Err(answer.unexpected("sign the user out everywhere (Universal Logout)")),
         }
     }
-}
-
-/// Exponential backoff with jitter: about 0.2 s, 0.4 s, 0.8 s, ...
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(200 * 2u64.pow(failures.saturating_sub(1).min(5))) + jitter()
-}
-
-fn jitter() -> Duration {
-    Duration::from_millis(rand::rng().random_range(0..=250))
 }
 
 #[cfg(test)]
