@@ -511,6 +511,26 @@ fn each_function_names_a_missing_setting_and_exits_at_start_up() {
     }
 }
 
+#[test]
+fn a_typo_in_protected_users_stops_the_dispatcher_at_start_up() {
+    let (_, dispatcher) =
+        local_pipeline::pipeline::function_binaries(&local_pipeline::pipeline::lambda_bin_dir())
+            .unwrap();
+    // A semicolon for a comma would otherwise protect nobody of the two.
+    let output = std::process::Command::new(&dispatcher)
+        .env_clear()
+        .env("OKTA_ORG_URL", "https://acme.okta.com")
+        .env("OKTA_SECRET_ID", "okta")
+        .env("SLACK_SECRET_ID", "slack")
+        .env("PROTECTED_USERS", "break.glass@acme.com;root@acme.com")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "started with a typo: {text}");
+    assert!(text.contains("PROTECTED_USERS is invalid"), "{text}");
+}
+
 /// The CloudWatch EMF lines `function` printed on stdout so far, each
 /// checked as valid EMF (the same check as `shared::metrics`' unit tests).
 fn emf_lines(pipeline: &Pipeline, function: &str) -> Vec<serde_json::Value> {

@@ -8,7 +8,9 @@ use ingest::{Config, Ingest};
 use integration_tests::{events, local_aws, logs, unique};
 use lambda_http::Body;
 use local_pipeline::aws_setup::{LocalAws, QueueSpec, create_queues, create_secret, rotate_secret};
-use serde_json::{Value, json};
+use serde_json::Value;
+use shared::config::Pairs;
+use shared::testing::OortBody;
 
 const KEY: &str = "k3y-that-only-the-sender-knows-0123456789";
 
@@ -46,13 +48,7 @@ fn ingest_for(
     let mut env: Vec<(&str, &str)> =
         vec![("QUEUE_URL", queue_url), ("API_KEY_SECRET_ID", secret_id)];
     env.extend_from_slice(extra);
-    let config = Config::from_lookup(&|k: &str| {
-        env.iter()
-            .rev()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap();
+    let config = Config::from_lookup(&Pairs(&env)).unwrap();
     Ingest::with_min_key_refresh(
         config,
         aws.sqs.clone(),
@@ -74,11 +70,11 @@ async fn setup() -> Setup {
 }
 
 fn event(id: &str, detail_type: &str) -> String {
-    json!({
-        "version": "0", "id": id, "detail-type": detail_type, "source": "oort", "time": "2026-11-02T08:15:00Z",
-        "detail": {"checkId": "no-mfa", "title": "No MFA Configured", "severity": "critical",
-                   "usersFailing": ["ana.lima@example.com", "li.wei@example.com"]}
-    })
+    OortBody::new(
+        detail_type,
+        id,
+        &["ana.lima@example.com", "li.wei@example.com"],
+    )
     .to_string()
 }
 

@@ -33,7 +33,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -73,29 +72,6 @@ pub const ACTIONS: &str = "actions";
 pub const DEMO_APPROVER: &str = "U0APPROVER";
 /// A Slack user who is not an approver.
 pub const DEMO_NON_APPROVER: &str = "U0VISITOR";
-
-/// An Oort webhook body (EventBridge-shaped envelope), as the samples in
-/// `events/` carry: `detail_type` `FAILED_CHECK` or `WebhookTest`, failing `users`.
-pub fn oort_event(detail_type: &str, id: &str, users: &[&str]) -> Value {
-    serde_json::json!({
-        "version": "0",
-        "id": id,
-        "detail-type": detail_type,
-        "source": "local-pipeline",
-        "account": "111122223333",
-        "time": "2026-11-02T08:15:00Z",
-        "region": "us-east-2",
-        "resources": [],
-        "detail": {
-            "id": format!("finding-{id}"),
-            "checkId": "no-mfa",
-            "title": "No MFA Configured",
-            "severity": "critical",
-            "published": "2026-11-02T08:15:00.123Z",
-            "usersFailing": users,
-        }
-    })
-}
 
 /// Messages in a queue, by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -8,7 +8,8 @@
 //! - [`aws`]: the AWS SDK configuration (lean rustls TLS, standard environment);
 //! - [`store`] (feature `store`): the DynamoDB table of held events, decisions and suspensions;
 //! - [`telemetry`]: structured JSON logs;
-//! - [`metrics`]: CloudWatch metrics in the embedded metric format (EMF lines on stdout).
+//! - [`metrics`]: CloudWatch metrics in the embedded metric format (EMF lines on stdout);
+//! - [`testing`] (feature `test-util`): Oort webhook bodies for tests, benchmarks and the local pipeline.
 
 pub mod aws;
 pub mod config;
@@ -20,3 +21,5 @@ pub mod secrets;
 #[cfg(feature = "store")]
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
