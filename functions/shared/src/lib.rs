@@ -6,6 +6,7 @@
 //! - [`config`]: reading typed settings from the environment, with errors that name the setting;
 //! - [`secrets`]: Secrets Manager reads behind a TTL cache, values that never print;
 //! - [`aws`]: the AWS SDK configuration (lean rustls TLS, standard environment);
+//! - [`startup`]: the runtime each function's `main` runs on, and what is set before it starts;
 //! - [`store`] (feature `store`): the DynamoDB table of held events, decisions and suspensions;
 //! - [`telemetry`]: structured JSON logs;
 //! - [`metrics`]: CloudWatch metrics in the embedded metric format (EMF lines on stdout);
@@ -18,6 +19,7 @@ pub mod event;
 pub mod metrics;
 pub mod queue;
 pub mod secrets;
+pub mod startup;
 #[cfg(feature = "store")]
 pub mod store;
 pub mod telemetry;
