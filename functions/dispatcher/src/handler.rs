@@ -79,6 +79,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(config: Config, secrets: aws_sdk_secretsmanager::Client) -> Dispatcher {
         let reader = SecretReader::new(secrets);
+        let http = crate::http::client();
         let mut default_scopes = DEFAULT_SCOPES.to_string();
         if config.universal_logout {
             default_scopes = format!("{default_scopes} {UNIVERSAL_LOGOUT_SCOPE}");
@@ -92,8 +93,10 @@ impl Dispatcher {
                 default_scopes,
             },
             reader.clone(),
+            http.clone(),
         );
         let slack = SlackClient::new(
+            http,
             config.slack_api_url.clone(),
             reader,
             config.slack_secret_id.clone(),

@@ -11,6 +11,7 @@
 //! - [`lockout`]: one user's way through Okta (resolve, protect, act);
 //! - [`okta`] and [`rate_limit`]: Okta behind one typed client (SSWS or an
 //!   OAuth service app with DPoP), its retries and pacing;
+//! - [`http`]: the one HTTP client Okta and Slack share;
 //! - [`slack`] and [`summary`]: the Slack client and the messages it posts;
 //! - [`outcome`]: the words every report uses;
 //! - [`deadline`]: the time an invocation has left;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod deadline;
 pub mod decisions;
 pub mod handler;
+pub mod http;
 pub mod lockout;
 pub mod metrics;
 pub mod okta;

@@ -224,19 +224,16 @@ pub struct OktaSettings {
 }
 
 impl OktaClient {
-    pub fn new(settings: OktaSettings, reader: SecretReader) -> OktaClient {
-        OktaClient::with_source(settings, SecretSource::SecretsManager(reader))
+    /// A client over `http` ([`crate::http::client`]).
+    pub fn new(settings: OktaSettings, reader: SecretReader, http: reqwest::Client) -> OktaClient {
+        OktaClient::with_source(settings, SecretSource::SecretsManager(reader), http)
     }
 
-    pub(crate) fn with_source(settings: OktaSettings, source: SecretSource) -> OktaClient {
-        shared::aws::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("oort-okta-lockout/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("static client settings are valid");
+    pub(crate) fn with_source(
+        settings: OktaSettings,
+        source: SecretSource,
+        http: reqwest::Client,
+    ) -> OktaClient {
         let auth = Authenticator::new(
             http.clone(),
             &settings.org_url,
