@@ -134,14 +134,16 @@ pub struct Actions {
 }
 
 impl Actions {
-    /// `http` is used for Slack's `usergroups.users.list`: give it timeouts
-    /// well under a second.
+    /// `http` makes the client for Slack's `usergroups.users.list` (give it
+    /// timeouts well under a second). It is called only when
+    /// `SLACK_APPROVER_GROUP` is set: building a client reads the system's
+    /// root certificates, which a cold start without a group can skip.
     pub fn new(
         config: Config,
         sqs: aws_sdk_sqs::Client,
         secrets: aws_sdk_secretsmanager::Client,
         dynamodb: aws_sdk_dynamodb::Client,
-        http: reqwest::Client,
+        http: impl FnOnce() -> reqwest::Client,
     ) -> Actions {
         Actions::with_min_key_refresh(config, sqs, secrets, dynamodb, http, MIN_EARLY_REFRESH)
     }
@@ -153,7 +155,7 @@ impl Actions {
         sqs: aws_sdk_sqs::Client,
         secrets: aws_sdk_secretsmanager::Client,
         dynamodb: aws_sdk_dynamodb::Client,
-        http: reqwest::Client,
+        http: impl FnOnce() -> reqwest::Client,
         min_key_refresh: Duration,
     ) -> Actions {
         let reader = SecretReader::new(secrets);
@@ -167,7 +169,7 @@ impl Actions {
             (Some(group), Some(secret_id)) => Some(GroupCheck::new(
                 group.clone(),
                 &config.slack_api_url,
-                http,
+                http(),
                 reader,
                 secret_id.clone(),
                 config.secret_ttl,

@@ -38,16 +38,20 @@ async fn run() -> Result<(), Error> {
             .timeout_config(timeouts)
             .build(),
     );
-    // Only the approver group check uses it (usergroups.users.list).
-    shared::aws::install_crypto_provider();
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_millis(500))
-        .timeout(Duration::from_millis(1000))
-        .build()?;
-    let actions = Actions::new(config, sqs, secrets, dynamodb, http);
+    let actions = Actions::new(config, sqs, secrets, dynamodb, slack_http);
     let actions = &actions;
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, std::convert::Infallible>(actions.handle(request).await)
     }))
     .await
+}
+
+/// The client for Slack's `usergroups.users.list` (the approver group check).
+fn slack_http() -> reqwest::Client {
+    shared::aws::install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_millis(1000))
+        .build()
+        .expect("static client settings are valid")
 }

@@ -79,7 +79,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(config: Config, secrets: aws_sdk_secretsmanager::Client) -> Dispatcher {
         let reader = SecretReader::new(secrets);
-        let http = crate::http::client();
+        let http = crate::http::Http::new();
         let mut default_scopes = DEFAULT_SCOPES.to_string();
         if config.universal_logout {
             default_scopes = format!("{default_scopes} {UNIVERSAL_LOGOUT_SCOPE}");

@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::config::is_secure;
 use crate::deadline::Deadline;
-use crate::http::REQUEST_TIMEOUT;
+use crate::http::{Http, REQUEST_TIMEOUT};
 use crate::retry::SLACK_ERRORS;
 use crate::summary::SlackMessage;
 
@@ -83,7 +83,7 @@ impl Destination {
 pub struct SlackError(pub String);
 
 pub struct SlackClient {
-    http: reqwest::Client,
+    http: Http,
     api_url: Url,
     reader: SecretReader,
     secret_id: String,
@@ -100,10 +100,10 @@ enum Attempt {
 }
 
 impl SlackClient {
-    /// A client over `http` ([`crate::http::client`]: it follows no
+    /// A client over the dispatcher's shared [`Http`] client (it follows no
     /// redirect, since a redirect is never a post).
     pub fn new(
-        http: reqwest::Client,
+        http: Http,
         api_url: Url,
         reader: SecretReader,
         secret_id: String,
@@ -191,6 +191,7 @@ impl SlackClient {
             }
             match self
                 .http
+                .client()
                 .post(url.clone())
                 .json(body)
                 .timeout(timeout)
@@ -240,9 +241,11 @@ impl SlackClient {
             return Attempt::Fail("time ran out".into());
         }
         let request = match destination {
-            Destination::Webhook(url) => {
-                self.http.post(url.expose_secret()).json(&message.to_json())
-            }
+            Destination::Webhook(url) => self
+                .http
+                .client()
+                .post(url.expose_secret())
+                .json(&message.to_json()),
             Destination::Bot { token, channel } => {
                 let mut body = message.to_json();
                 body["channel"] = serde_json::Value::String(channel.clone());
@@ -251,6 +254,7 @@ impl SlackClient {
                     self.api_url.as_str().trim_end_matches('/')
                 );
                 self.http
+                    .client()
                     .post(url)
                     .bearer_auth(token.expose_secret())
                     .json(&body)

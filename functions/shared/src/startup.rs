@@ -9,6 +9,12 @@
 //! operator has set neither `SSL_CERT_FILE` nor `SSL_CERT_DIR`, the process
 //! reads only that bundle. A setting the operator made always wins, and a
 //! system without a known bundle keeps the default search.
+//!
+//! glibc's malloc serves a large block (an event near 1 MiB, and its copies
+//! on the way to the queue) from `mmap` and gives it back when freed, but
+//! after the first such free it raises that threshold to the block's size,
+//! so later ones stay in the heap and the peak memory creeps up with every
+//! large request. The threshold is fixed at its default (128 KiB) instead.
 
 use std::path::Path;
 
@@ -49,10 +55,22 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         // nothing can read the environment while it changes.
         unsafe { std::env::set_var("SSL_CERT_FILE", bundle) };
     }
+    fix_mmap_threshold();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
 }
+
+/// glibc's default `M_MMAP_THRESHOLD`, set explicitly so that it stays put.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_mmap_threshold() {
+    const DEFAULT_MMAP_THRESHOLD: libc::c_int = 128 * 1024;
+    // SAFETY: mallopt only changes malloc's tuning; called before any thread.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, DEFAULT_MMAP_THRESHOLD) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_mmap_threshold() {}
 
 #[cfg(test)]
 mod tests {

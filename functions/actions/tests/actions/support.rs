@@ -157,7 +157,7 @@ impl Fixture {
             self.aws.sqs.clone(),
             self.aws.secrets.clone(),
             dynamodb(&self.aws),
-            http,
+            move || http,
             Duration::from_millis(10),
         )
     }

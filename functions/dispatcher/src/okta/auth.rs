@@ -27,6 +27,7 @@ use super::CallError;
 use super::credential::{Credential, OAuthApp};
 use super::jwt::{SigningKey, client_assertion, dpop_proof};
 use crate::deadline::Deadline;
+use crate::http::Http;
 
 /// How long a refusal by the token endpoint is answered from memory.
 pub const REFUSAL_MEMORY: Duration = Duration::from_secs(10);
@@ -72,7 +73,7 @@ pub enum SecretSource {
 
 /// The credential and, for an OAuth app, its token and DPoP state.
 pub struct Authenticator {
-    http: reqwest::Client,
+    http: Http,
     token_url: Url,
     source: SecretSource,
     secret_id: String,
@@ -101,7 +102,7 @@ struct OAuthError {
 
 impl Authenticator {
     pub fn new(
-        http: reqwest::Client,
+        http: Http,
         base: &Url,
         source: SecretSource,
         secret_id: String,
@@ -321,6 +322,7 @@ impl Authenticator {
                 .finish();
             let mut request = self
                 .http
+                .client()
                 .post(self.token_url.clone())
                 .header(http::header::ACCEPT, "application/json")
                 .header(

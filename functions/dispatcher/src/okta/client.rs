@@ -25,6 +25,7 @@ use super::{
     Attribute, CallContext, CallError, Directory, OktaUser, REQUEST_TIMEOUT, Revocation,
     Suspension, Unsuspension,
 };
+use crate::http::Http;
 use crate::metrics::{OktaCounters, OktaCounts};
 use crate::rate_limit::{Pacer, RateInfo, wait_after_429};
 use crate::retry::OKTA_ERRORS;
@@ -203,7 +204,7 @@ impl Answer {
 }
 
 pub struct OktaClient {
-    http: reqwest::Client,
+    http: Http,
     base: Url,
     auth: Authenticator,
     pacer: Pacer,
@@ -224,15 +225,15 @@ pub struct OktaSettings {
 }
 
 impl OktaClient {
-    /// A client over `http` ([`crate::http::client`]).
-    pub fn new(settings: OktaSettings, reader: SecretReader, http: reqwest::Client) -> OktaClient {
+    /// A client over the dispatcher's shared [`Http`] client.
+    pub fn new(settings: OktaSettings, reader: SecretReader, http: Http) -> OktaClient {
         OktaClient::with_source(settings, SecretSource::SecretsManager(reader), http)
     }
 
     pub(crate) fn with_source(
         settings: OktaSettings,
         source: SecretSource,
-        http: reqwest::Client,
+        http: Http,
     ) -> OktaClient {
         let auth = Authenticator::new(
             http.clone(),
@@ -308,6 +309,7 @@ impl OktaClient {
             let authorized = self.auth.authorize(&call.method, &url, deadline).await?;
             let mut request = self
                 .http
+                .client()
                 .request(call.method.clone(), url.clone())
                 .header(http::header::AUTHORIZATION, authorized.authorization)
                 .header(http::header::ACCEPT, "application/json")
