@@ -986,7 +986,7 @@ fn main() {
                 Some(ms(empty_first + g + d + q)),
                 "ms",
                 Target::AtMost(3000.0),
-                "empty cold first answer + GetSecretValue + PutItem + SendMessage; Slack waits 3 s (the answer also marks the decision queued: a second write)".into(),
+                "empty cold first answer + GetSecretValue + PutItem + SendMessage; Slack waits 3 s".into(),
             ),
             row(
                 "actions warm answer (p50 of 200)",

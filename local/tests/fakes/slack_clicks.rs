@@ -4,7 +4,7 @@
 //! replace / delete / in channel / ephemeral).
 //!
 //! The app here is a small recording server; the real actions function is
-//! clicked in `tests/e2e.rs`.
+//! clicked in `tests/it/e2e.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

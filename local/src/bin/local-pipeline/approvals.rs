@@ -151,7 +151,7 @@ async fn stop_here(pipeline: &Pipeline, gate: &PrintGate, what: &str) {
         "it was not given them"
     };
     println!(
-        "  (the dispatcher puts buttons on its summaries when it has STORE_TABLE and SLACK_APPROVERS, and {given}; the clicking itself is tested in tests/e2e.rs)"
+        "  (the dispatcher puts buttons on its summaries when it has STORE_TABLE and SLACK_APPROVERS, and {given}; the clicking itself is tested in tests/it/e2e.rs)"
     );
 }
 

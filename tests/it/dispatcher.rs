@@ -1187,7 +1187,7 @@ async fn an_injected_kind_of_error_the_dispatcher_does_not_know_is_a_failure_not
 
 // ---------------------------------------------------------------- OAuth service apps
 
-const RSA_2048: &str = include_str!("fixtures/keys/rsa-2048.pem");
+const RSA_2048: &str = include_str!("../fixtures/keys/rsa-2048.pem");
 
 /// Registers an app with `key` in the fake org (shaped by `app`) and returns
 /// the secret that names it.

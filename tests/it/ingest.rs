@@ -485,7 +485,11 @@ async fn the_current_key_costs_one_secret_read_and_the_previous_one_is_read_only
     };
 
     assert_eq!(status_for(&cold, new_key, "reads-1").await, 200);
-    assert_eq!(reads.take(), ["AWSCURRENT"], "a cold start reads one version");
+    assert_eq!(
+        reads.take(),
+        ["AWSCURRENT"],
+        "a cold start reads one version"
+    );
     assert_eq!(status_for(&cold, new_key, "reads-2").await, 200);
     assert!(reads.take().is_empty(), "then the cache answers");
     // A sender that has not switched yet: the previous key is read once.
