@@ -106,8 +106,14 @@ impl Dispatcher {
                 // stays. A held event has no progress of its own, so the
                 // record is the approval's.
                 let settled = self.settled_earlier(event_id).await;
+                // The check's policy, an approve resolved to what it asks for.
+                let action = self
+                    .config
+                    .check_actions
+                    .for_check(event.check_id.as_deref())
+                    .approved();
                 let results = self
-                    .run_users(&event, event_id, false, &settled, deadline)
+                    .run_users(&event, event_id, false, action, &settled, deadline)
                     .await;
                 if results.iter().any(|r| !r.is_final()) {
                     self.keep_progress(&event, event_id, &settled, &results)

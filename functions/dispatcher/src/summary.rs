@@ -350,6 +350,29 @@ impl SlackMessage {
         self
     }
 
+    /// States the response the check's policy chose (`CHECK_ACTIONS`),
+    /// once: a field beside the check's, and in the notification text.
+    pub fn with_check_action(mut self, name: &str, description: &str) -> SlackMessage {
+        let field = field(
+            "Response (CHECK_ACTIONS)",
+            &format!("`{}`: {}", escape(name), escape(description)),
+        );
+        match self
+            .blocks
+            .iter_mut()
+            .find_map(|b| b.get_mut("fields").and_then(Value::as_array_mut))
+        {
+            Some(fields) => fields.push(field),
+            None => {
+                let at = 1.min(self.blocks.len());
+                self.blocks
+                    .insert(at, json!({"type": "section", "fields": [field]}));
+            }
+        }
+        self.text = truncate(&format!("{} Response: {name}.", self.text), FALLBACK_CHARS);
+        self
+    }
+
     /// Adds a line right under the header (who approved, who dismissed).
     pub fn with_note(mut self, mrkdwn: &str) -> SlackMessage {
         let at = 1.min(self.blocks.len());
