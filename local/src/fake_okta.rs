@@ -262,6 +262,12 @@ impl FakeOkta {
         lock(&self.shared.org).add_group(name, kind)
     }
 
+    /// Adds a group with a known id (settings name it before it exists),
+    /// replacing any group with that id.
+    pub fn add_group_with_id(&self, id: &str, name: &str, kind: GroupType) {
+        lock(&self.shared.org).add_group_with_id(id, name, kind);
+    }
+
     /// A group by id.
     pub fn group(&self, id: &str) -> Option<GroupState> {
         let org = lock(&self.shared.org);

@@ -325,7 +325,7 @@ impl Actions {
         Ok(match button.action {
             Action::Approve => self.approve(&button, &click, now, log).await,
             Action::Dismiss => self.decide(&button, &click, now, None, log).await,
-            Action::Unsuspend => self.unsuspend(&button, &click, now, log).await,
+            Action::Unsuspend | Action::Release => self.undo(&button, &click, now, log).await,
         })
     }
 
@@ -454,7 +454,8 @@ impl Actions {
         }
     }
 
-    async fn unsuspend(
+    /// Unsuspend or Release: record once per user and event, then queue.
+    async fn undo(
         &self,
         button: &Button,
         click: &Interaction,
@@ -481,7 +482,7 @@ impl Actions {
                     log.reason = Some(format!("already requested by {first}"));
                     return (
                         Outcome::AlreadyDone,
-                        reply::already_undone(&user.login, &first, at),
+                        reply::already_undone(button.action, &user.login, &first, at),
                     );
                 }
                 log.reason = Some(format!("sent again: recorded by {first}, not yet queued"));
@@ -507,19 +508,22 @@ impl Actions {
         if let Err(reason) = self.send(&decision).await {
             log.reason = Some(reason);
             if let Err(e) = mark(RecordState::NotQueued).await {
-                tracing::error!(event_id = %button.event_id, error = %e, "could not mark an unsuspend not queued; the next click sends it again");
+                tracing::error!(event_id = %button.event_id, action = button.action.as_str(), error = %e, "could not mark an undo not queued; the next click sends it again");
             }
             return (Outcome::Failed, reply::not_queued());
         }
         if let Err(e) = mark(RecordState::Queued).await {
-            tracing::warn!(event_id = %button.event_id, error = %e, "unsuspend queued, but not marked queued");
+            tracing::warn!(event_id = %button.event_id, action = button.action.as_str(), error = %e, "undo queued, but not marked queued");
         }
         if first_by == by {
-            (Outcome::Queued, reply::unsuspend_requested(&user.login))
+            (
+                Outcome::Queued,
+                reply::undo_requested(button.action, &user.login),
+            )
         } else {
             (
                 Outcome::AlreadyDone,
-                reply::already_undone(&user.login, &first_by, first_at),
+                reply::already_undone(button.action, &user.login, &first_by, first_at),
             )
         }
     }

@@ -364,6 +364,12 @@ impl Dispatcher {
                     self.keep_progress(&event, &event_id, &settled, &results)
                         .await;
                 }
+                // Recorded before anything can return the message: a
+                // quarantine whose next step failed is still ours to release.
+                let undoable = match dry_run {
+                    true => Undoable::default(),
+                    false => self.record_actions(&event_id, &results).await,
+                };
                 let (follow_up, unfinished, blocked) =
                     self.follow_up(&results, delivery, last_delivery)?;
                 let reports: Vec<UserReport> = results.iter().map(|r| r.report().clone()).collect();
@@ -379,7 +385,7 @@ impl Dispatcher {
                         .offer_approval(message, record, &event, &event_id, &reason)
                         .await?;
                 } else {
-                    message = self.offer_undo(message, &event_id, &results).await;
+                    message = self.offer_undo(message, &event_id, &undoable);
                 }
                 (message, unfinished, blocked)
             }
@@ -657,43 +663,79 @@ impl Dispatcher {
         }))
     }
 
-    /// With a store, records each suspension this product made (so that
-    /// Unsuspend acts only on those) and, with approvers, adds Unsuspend.
-    pub(crate) async fn offer_undo(
-        &self,
-        message: summary::SlackMessage,
-        event_id: &str,
-        results: &[UserResult],
-    ) -> summary::SlackMessage {
+    /// With a store, records each suspension and quarantine this product
+    /// made (so that Unsuspend and Release act only on those), and returns
+    /// the users a summary may offer to undo. A user found already in the
+    /// quarantine group is offered Release only if an earlier delivery of
+    /// this event added them. Best effort: a failed write loses the button,
+    /// never the action.
+    pub(crate) async fn record_actions(&self, event_id: &str, results: &[UserResult]) -> Undoable {
+        let mut undoable = Undoable::default();
         let Some(store) = &self.store else {
-            return message;
+            return undoable;
         };
-        let mut recorded: Vec<(String, String)> = Vec::new();
         for report in results.iter().map(UserResult::report) {
-            let (Outcome::Suspended, Some(id)) = (report.outcome, &report.okta_user_id) else {
+            let Some(id) = &report.okta_user_id else {
                 continue;
+            };
+            let user = (id.clone(), report.login.clone());
+            let (kind, list) = match report.outcome {
+                Outcome::Suspended => (ActionKind::Suspend, Some(&mut undoable.suspended)),
+                Outcome::Quarantined => (ActionKind::Quarantine, Some(&mut undoable.quarantined)),
+                // Added, then a later step failed: recorded, no button yet.
+                _ if report.added_to_group => (ActionKind::Quarantine, None),
+                Outcome::AlreadyQuarantined => {
+                    match store.find_action(id, event_id).await {
+                        Ok(Some(done)) if done.action == ActionKind::Quarantine => {
+                            undoable.quarantined.push(user)
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(event_id, user = report.login.as_str(), error = %e, "could not read whether this event quarantined the user: no Release button")
+                        }
+                    }
+                    continue;
+                }
+                _ => continue,
             };
             let action = ActionRecord {
                 event_id: event_id.to_string(),
                 okta_user_id: id.clone(),
                 login: report.login.clone(),
-                action: ActionKind::Suspend,
+                action: kind,
                 at: time::OffsetDateTime::now_utc(),
             };
             match store.record_action(&action).await {
-                Ok(()) => recorded.push((id.clone(), report.login.clone())),
-                // The user stays suspended; only the Slack undo is lost.
+                Ok(()) => {
+                    if let Some(list) = list {
+                        list.push(user)
+                    }
+                }
+                // The user stays suspended or quarantined; only the Slack undo is lost.
                 Err(e) => {
-                    tracing::error!(event_id, user = report.login.as_str(), error = %e, "could not record the suspension: no Unsuspend button for this user")
+                    tracing::error!(event_id, user = report.login.as_str(), action = kind.as_str(), error = %e, "could not record the action: no undo button for this user")
                 }
             }
         }
-        if !self.config.buttons() || recorded.is_empty() {
+        undoable
+    }
+
+    /// With approvers, adds Unsuspend and Release for what was recorded.
+    pub(crate) fn offer_undo(
+        &self,
+        message: summary::SlackMessage,
+        event_id: &str,
+        undoable: &Undoable,
+    ) -> summary::SlackMessage {
+        if !self.config.buttons()
+            || (undoable.suspended.is_empty() && undoable.quarantined.is_empty())
+        {
             return message;
         }
         message.with_buttons(Buttons::Undo {
             event_id,
-            suspended: &recorded,
+            suspended: &undoable.suspended,
+            quarantined: &undoable.quarantined,
         })
     }
 
@@ -723,6 +765,14 @@ impl Dispatcher {
         }
         Failure::Unreadable(reason.to_string())
     }
+}
+
+/// Users whose suspension or quarantine this product recorded for an
+/// event: `(okta user id, login)`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Undoable {
+    pub(crate) suspended: Vec<(String, String)>,
+    pub(crate) quarantined: Vec<(String, String)>,
 }
 
 /// Why the quarantine group cannot be used for this event.

@@ -291,10 +291,12 @@ pub const MAX_UNDO_BUTTONS: usize = 20;
 pub enum Buttons<'a> {
     /// Approve / Dismiss a held or dry-run event.
     Decide { event_id: &'a str, users: usize },
-    /// Unsuspend for each user this product suspended: `(okta user id, login)`.
+    /// Unsuspend for each user this product suspended, Release for each it
+    /// quarantined: `(okta user id, login)`.
     Undo {
         event_id: &'a str,
         suspended: &'a [(String, String)],
+        quarantined: &'a [(String, String)],
     },
 }
 
@@ -323,22 +325,41 @@ impl SlackMessage {
             Buttons::Undo {
                 event_id,
                 suspended,
+                quarantined,
             } => {
-                for (okta_user_id, login) in suspended.iter().take(MAX_UNDO_BUTTONS) {
-                    if let Ok(button) =
-                        shared::decision::unsuspend_button(event_id, okta_user_id, login)
-                    {
+                let undos = suspended
+                    .iter()
+                    .map(|u| (u, true))
+                    .chain(quarantined.iter().map(|u| (u, false)));
+                for ((okta_user_id, login), suspend) in undos.clone().take(MAX_UNDO_BUTTONS) {
+                    let (button, what) = if suspend {
+                        (
+                            shared::decision::unsuspend_button(event_id, okta_user_id, login),
+                            "was suspended",
+                        )
+                    } else {
+                        (
+                            shared::decision::release_button(event_id, okta_user_id, login),
+                            "was quarantined",
+                        )
+                    };
+                    if let Ok(button) = button {
                         added.push(json!({
                             "type": "section",
-                            "text": {"type": "mrkdwn", "text": format!("`{}` was suspended", escaped(&login.replace('`', "'"), 120))},
+                            "text": {"type": "mrkdwn", "text": format!("`{}` {what}", escaped(&login.replace('`', "'"), 120))},
                             "accessory": button,
                         }));
                     }
                 }
-                if suspended.len() > MAX_UNDO_BUTTONS {
+                let left = undos.count().saturating_sub(MAX_UNDO_BUTTONS);
+                let who = if quarantined.is_empty() {
+                    "suspended"
+                } else {
+                    "suspended or quarantined"
+                };
+                if left > 0 {
                     added.push(section(&format!(
-                        "…{} more suspended users: undo them in the Okta Admin Console if needed.",
-                        suspended.len() - MAX_UNDO_BUTTONS
+                        "…{left} more {who} users: undo them in the Okta Admin Console if needed."
                     )));
                 }
             }
@@ -827,9 +848,28 @@ mod tests {
         let suspended: Vec<(String, String)> = (0..30)
             .map(|i| (format!("00u{i}"), format!("u{i}@example.com")))
             .collect();
+        let quarantined = vec![("00uq".to_string(), "q@example.com".to_string())];
+        let one = summary(&ctx, &Mode::Acted, &[]).with_buttons(Buttons::Undo {
+            event_id: "e-1",
+            suspended: &suspended[..1],
+            quarantined: &quarantined,
+        });
+        let actions: Vec<&Value> = one
+            .blocks
+            .iter()
+            .filter_map(|b| b.get("accessory"))
+            .map(|a| &a["action_id"])
+            .collect();
+        assert_eq!(actions, [&json!("unsuspend"), &json!("release")]);
+        assert!(
+            one.to_json()
+                .to_string()
+                .contains("`q@example.com` was quarantined")
+        );
         let acted = summary(&ctx, &Mode::Acted, &[]).with_buttons(Buttons::Undo {
             event_id: "e-1",
             suspended: &suspended,
+            quarantined: &quarantined,
         });
         let undo = acted
             .blocks
@@ -840,6 +880,17 @@ mod tests {
         assert!(acted.blocks.len() <= 50);
         assert!(
             acted
+                .to_json()
+                .to_string()
+                .contains("11 more suspended or quarantined users")
+        );
+        let only_suspended = summary(&ctx, &Mode::Acted, &[]).with_buttons(Buttons::Undo {
+            event_id: "e-1",
+            suspended: &suspended,
+            quarantined: &[],
+        });
+        assert!(
+            only_suspended
                 .to_json()
                 .to_string()
                 .contains("10 more suspended users")

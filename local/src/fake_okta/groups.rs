@@ -65,6 +65,14 @@ impl Org {
         while self.groups.iter().any(|g| g.id == id) {
             id = format!("00g{}", random_string(17));
         }
+        self.add_group_with_id(&id, name, kind);
+        id
+    }
+
+    /// Adds a group with a known id (replacing one with the same id).
+    pub(super) fn add_group_with_id(&mut self, id: &str, name: &str, kind: GroupType) {
+        self.groups.retain(|g| g.id != id);
+        let id = id.to_string();
         let created = SystemTime::now() - Duration::from_secs(86_400 * 30);
         self.groups.push(GroupState {
             id: id.clone(),
@@ -76,7 +84,6 @@ impl Org {
             created,
             last_membership_updated: created,
         });
-        id
     }
 
     pub(super) fn find_group(&self, id: &str) -> Option<usize> {

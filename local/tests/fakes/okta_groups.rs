@@ -52,7 +52,7 @@ async fn okta_groups_are_read_and_members_added_and_removed_idempotently() {
         );
     }
     let state = o.fake.group(&group).unwrap();
-    assert_eq!(state.members, [ana.clone()]);
+    assert_eq!(state.members, std::slice::from_ref(&ana));
     assert_eq!(state.adds, 2);
 
     let r = o.get(&format!("/api/v1/users/{ana}/groups")).await;
