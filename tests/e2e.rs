@@ -1893,6 +1893,10 @@ mod check_actions {
         );
         let held_text = held.message.to_string();
         assert!(held_text.contains("approve:quarantine"), "{held_text}");
+        assert!(
+            held_text.contains("This quarantines 3 users in Okta now"),
+            "the Approve dialog says what approving does: {held_text}"
+        );
         assert!(okta.writes().is_empty(), "nothing before approval");
 
         let approved = click(&pipeline, &held, &Click::approve(APPROVER)).await;

@@ -105,6 +105,17 @@ impl CheckAction {
         Write::parse(word).map(CheckAction::Now)
     }
 
+    /// What approving a held event does to its users, for the Approve
+    /// button's dialog ("This suspends 3 users in Okta now ...").
+    pub fn approving(self) -> &'static str {
+        match self.approved() {
+            CheckAction::Now(Write::Suspend) | CheckAction::Approve(_) => "suspends",
+            CheckAction::Now(Write::Sessions) => "clears the sessions of",
+            CheckAction::Now(Write::Quarantine) => "quarantines",
+            CheckAction::Notify => "only reports (no change to)",
+        }
+    }
+
     /// What people read in the summary: "suspend", "clear sessions", ...
     pub fn describe(self) -> String {
         let write = |w: Write| match w {

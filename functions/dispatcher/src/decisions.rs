@@ -127,7 +127,9 @@ impl Dispatcher {
                 let reports: Vec<UserReport> = results.iter().map(|r| r.report().clone()).collect();
                 self.metrics.users(&reports);
                 let ctx = Context { follow_up, ..ctx };
-                let message = summary::summary(&ctx, &Mode::Acted, &reports)
+                let message = summary::summary(&ctx, &Mode::Acted, &reports);
+                let message = self
+                    .with_check_action(message, action)
                     .with_note(&format!(":white_check_mark: *Approved* by {who}."));
                 let message = self.offer_undo(message, event_id, &undoable);
                 let tally = crate::outcome::counts(&reports)

@@ -522,7 +522,7 @@ impl Dispatcher {
 
     /// Adds the check's action to a summary when `CHECK_ACTIONS` is set
     /// (with the default, summaries read exactly as before).
-    fn with_check_action(
+    pub(crate) fn with_check_action(
         &self,
         message: summary::SlackMessage,
         action: CheckAction,
@@ -657,9 +657,14 @@ impl Dispatcher {
             .put_held_event(&held)
             .await
             .map_err(|e| Failure::Store(e.to_string()))?;
+        let action = self
+            .config
+            .check_actions
+            .for_check(event.check_id.as_deref());
         Ok(message.with_buttons(Buttons::Decide {
             event_id,
             users: event.users.len(),
+            doing: action.approving(),
         }))
     }
 

@@ -289,8 +289,13 @@ pub const MAX_UNDO_BUTTONS: usize = 20;
 /// The buttons a summary carries when approvers are configured.
 #[derive(Debug, Clone)]
 pub enum Buttons<'a> {
-    /// Approve / Dismiss a held or dry-run event.
-    Decide { event_id: &'a str, users: usize },
+    /// Approve / Dismiss a held or dry-run event; `doing` says what
+    /// approving does to the users ("suspends", "quarantines", ...).
+    Decide {
+        event_id: &'a str,
+        users: usize,
+        doing: &'a str,
+    },
     /// Unsuspend for each user this product suspended, Release for each it
     /// quarantined: `(okta user id, login)`.
     Undo {
@@ -306,9 +311,13 @@ impl SlackMessage {
     pub fn with_buttons(mut self, buttons: Buttons<'_>) -> SlackMessage {
         let mut added: Vec<Value> = Vec::new();
         match buttons {
-            Buttons::Decide { event_id, users } => {
+            Buttons::Decide {
+                event_id,
+                users,
+                doing,
+            } => {
                 let elements: Vec<Value> = [
-                    shared::decision::approve_button(event_id, users),
+                    shared::decision::approve_button_doing(event_id, users, doing),
                     shared::decision::dismiss_button(event_id),
                 ]
                 .into_iter()
@@ -829,6 +838,7 @@ mod tests {
             summary(&ctx, &Mode::Held("over the cap".into()), &[]).with_buttons(Buttons::Decide {
                 event_id: "e-1",
                 users: 25,
+                doing: "quarantines",
             });
         let n = held.blocks.len();
         assert_eq!(held.blocks[n - 1]["type"], "context");
@@ -841,8 +851,11 @@ mod tests {
             .collect();
         assert_eq!(ids, ["approve", "dismiss"]);
         assert!(
-            held.blocks[n - 2].to_string().contains("25 users"),
-            "the confirm says how many"
+            held.blocks[n - 2]
+                .to_string()
+                .contains("This quarantines 25 users in Okta now"),
+            "the confirm says what approving does, to how many: {}",
+            held.blocks[n - 2]
         );
 
         let suspended: Vec<(String, String)> = (0..30)

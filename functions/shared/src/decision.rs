@@ -274,10 +274,21 @@ fn users(n: usize) -> String {
 /// The Approve button of a held or dry-run event; its dialog says how many
 /// users will be suspended.
 pub fn approve_button(event_id: &str, user_count: usize) -> Result<Value, String> {
+    approve_button_doing(event_id, user_count, "suspends")
+}
+
+/// The Approve button, its dialog saying what approving does to the users:
+/// `doing` is a verb phrase such as `suspends`, `quarantines` or `clears
+/// the sessions of` (the check's `CHECK_ACTIONS` response).
+pub fn approve_button_doing(
+    event_id: &str,
+    user_count: usize,
+    doing: &str,
+) -> Result<Value, String> {
     let confirm = Confirm {
         title: "Approve this event?".into(),
         text: format!(
-            "This suspends {} in Okta now, for real, whatever the cap, severity or dry-run setting said. Protected users and admins stay untouched.",
+            "This {doing} {} in Okta now, for real, whatever the cap, severity or dry-run setting said. Protected users and admins stay untouched.",
             users(user_count)
         ),
         confirm: "Approve".into(),
