@@ -1761,6 +1761,53 @@ mod check_actions {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dry_run_of_a_quarantine_says_when_the_group_is_not_usable() {
+        let mut options = with_policy(test_options(), POLICY, DEMO_APP_GROUP_ID);
+        options
+            .dispatcher_env
+            .push(("DRY_RUN".into(), "true".into()));
+        let pipeline = start(options).await;
+        send(
+            &pipeline,
+            &check(
+                "e2e-dry-app-group",
+                "e2e-quarantine",
+                &["ana.lima@example.com"],
+            ),
+        )
+        .await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        pipeline
+            .slack()
+            .unwrap()
+            .wait_for_messages(1, Duration::from_secs(10))
+            .await;
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-dry-app-group"),
+            expect(&[("ana.lima@example.com", "dry run (would quarantine)")])
+        );
+        let texts = slack_texts(&pipeline);
+        assert!(
+            texts[0].contains("but it would fail now")
+                && texts[0].contains("is a APP_GROUP group, not an OKTA_GROUP"),
+            "{}",
+            texts[0]
+        );
+        let okta = pipeline.okta().unwrap();
+        assert!(okta.writes().is_empty(), "{:?}", okta.writes());
+        assert_eq!(pipeline.dlq_depth().await.unwrap().total(), 0);
+        assert_eq!(
+            pipeline.queue_depth().await.unwrap().total(),
+            0,
+            "a dry run is not kept for a redrive"
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_quarantine_interrupted_after_the_add_is_finished_on_redelivery_and_released() {
         let pipeline = start(with_policy(
             approval_options(),

@@ -432,12 +432,15 @@ impl Dispatcher {
         // Okta work stops early enough to leave time for the summary.
         let okta_deadline = deadline.earlier_by(slack_reserve(deadline.remaining()));
         let act_on = &self.config.act_on_providers;
-        let group_problem = match (action, dry_run) {
-            (CheckAction::Now(Write::Quarantine), false)
-                if event
-                    .users
-                    .iter()
-                    .any(|l| settled.get(&l.folded()).is_none()) =>
+        // A quarantine checks its group first; a dry run checks it too, and
+        // says so instead of failing anyone.
+        let group_problem = match action.write() {
+            Some(Write::Quarantine)
+                if (dry_run || action == CheckAction::Now(Write::Quarantine))
+                    && event
+                        .users
+                        .iter()
+                        .any(|l| settled.get(&l.folded()).is_none()) =>
             {
                 self.check_quarantine_group(event_id, okta_deadline)
                     .await
@@ -445,7 +448,8 @@ impl Dispatcher {
             }
             _ => None,
         };
-        stream::iter(&event.users)
+        let acting_problem = group_problem.as_ref().filter(|_| !dry_run);
+        let mut results: Vec<UserResult> = stream::iter(&event.users)
             .map(|login| async {
                 if let Some(report) = settled.get(&login.folded()) {
                     tracing::info!(
@@ -456,7 +460,7 @@ impl Dispatcher {
                     );
                     return UserResult::Done(report.clone());
                 }
-                match (provider_skip(event, login, act_on), &group_problem) {
+                match (provider_skip(event, login, act_on), acting_problem) {
                     (Some(reason), _) => skipped(login, event_id, reason),
                     (None, Some(problem)) => problem.for_user(login, event_id),
                     (None, None) => {
@@ -466,7 +470,24 @@ impl Dispatcher {
             })
             .buffered(self.config.okta_max_concurrency)
             .collect()
-            .await
+            .await;
+        if let (true, Some(problem)) = (dry_run, &group_problem) {
+            for result in &mut results {
+                if let UserResult::Done(report) = result
+                    && matches!(
+                        report.outcome,
+                        Outcome::DryRunQuarantine | Outcome::DryRunApprove
+                    )
+                {
+                    let detail = report.detail.take().unwrap_or_default();
+                    report.detail = Some(format!(
+                        "{detail}; but it would fail now: {}",
+                        problem.reason()
+                    ));
+                }
+            }
+        }
+        results
     }
 
     /// Whether `QUARANTINE_GROUP_ID` exists and is an Okta group, asked
