@@ -17,6 +17,8 @@ use local_pipeline::fake_slack::{FakeSlack, SlackFault};
 use local_pipeline::okta_keys;
 use local_pipeline::seed::{DEMO_OKTA_TOKEN, seed_demo_org};
 use serde_json::{Value, json};
+use shared::config::Pairs;
+use shared::testing::OortBody;
 
 struct Setup {
     okta: FakeOkta,
@@ -54,13 +56,7 @@ async fn setup_okta(secret: impl FnOnce(&FakeOkta) -> Value, env: &[(&str, &str)
         ("SLACK_API_URL".into(), slack.api_url()),
     ];
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_lookup(&|k: &str| {
-        vars.iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
+    let config = Config::from_lookup(&Pairs(&vars)).unwrap();
     // Metrics go nowhere here: the e2e tests read the functions' EMF lines.
     let mut dispatcher = Dispatcher::new(config, aws.secrets.clone())
         .with_metrics(shared::metrics::Emitter::new("dispatcher", std::io::sink()));
@@ -90,11 +86,7 @@ async fn setup() -> Setup {
 }
 
 fn failed_check(id: &str, users: &[&str]) -> String {
-    json!({
-        "version": "0", "id": id, "detail-type": "FAILED_CHECK", "time": "2026-11-02T08:15:00Z",
-        "detail": {"checkId": "no-mfa", "title": "No MFA Configured", "severity": "critical", "usersFailing": users}
-    })
-    .to_string()
+    OortBody::failed_check(id, users).to_string()
 }
 
 /// An SQS record as Lambda's event source mapping delivers it.
@@ -812,9 +804,7 @@ async fn a_bot_token_posts_with_chat_post_message() {
         ("SLACK_SECRET_ID", slack_secret_id),
         ("SLACK_API_URL", s.slack.api_url()),
     ];
-    let config =
-        Config::from_lookup(&|k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .unwrap();
+    let config = Config::from_lookup(&Pairs(&vars)).unwrap();
     let bot = Setup {
         dispatcher: Dispatcher::new(config, s.aws.secrets.clone()),
         ..s

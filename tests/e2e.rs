@@ -248,6 +248,9 @@ async fn an_okta_outage_for_one_user_is_redelivered_and_resolved_with_one_summar
         pipeline.slack().unwrap().messages().is_empty(),
         "no summary while a user can still be retried"
     );
+    let ana = okta.user("ana.lima@example.com").unwrap();
+    assert_eq!(ana.status, "SUSPENDED", "done on the first delivery");
+    okta.clear_requests();
     okta.clear_faults();
 
     pipeline
@@ -274,9 +277,26 @@ async fn an_okta_outage_for_one_user_is_redelivered_and_resolved_with_one_summar
         1,
         "suspended once across deliveries"
     );
+    let about_ana: Vec<String> = okta
+        .requests()
+        .iter()
+        .filter(|r| r.user_id.as_deref() == Some(ana.id.as_str()) || r.path.contains("ana.lima"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        about_ana.is_empty(),
+        "the redelivery does not read ana.lima again: {about_ana:?}"
+    );
     let texts = slack_texts(&pipeline);
     assert_eq!(texts.len(), 1, "the summary is posted once: {texts:#?}");
     assert!(texts[0].contains("li.wei@example.com"), "{}", texts[0]);
+    assert_eq!(
+        outcomes_of(&pipeline, "e2e-outage")
+            .get("ana.lima@example.com")
+            .map(String::as_str),
+        Some("suspended"),
+        "reported as the first delivery left her"
+    );
     assert_eq!(pipeline.dlq_depth().await.unwrap().total(), 0);
     pipeline.shutdown().await;
 }
@@ -491,6 +511,26 @@ fn each_function_names_a_missing_setting_and_exits_at_start_up() {
     }
 }
 
+#[test]
+fn a_typo_in_protected_users_stops_the_dispatcher_at_start_up() {
+    let (_, dispatcher) =
+        local_pipeline::pipeline::function_binaries(&local_pipeline::pipeline::lambda_bin_dir())
+            .unwrap();
+    // A semicolon for a comma would otherwise protect nobody of the two.
+    let output = std::process::Command::new(&dispatcher)
+        .env_clear()
+        .env("OKTA_ORG_URL", "https://acme.okta.com")
+        .env("OKTA_SECRET_ID", "okta")
+        .env("SLACK_SECRET_ID", "slack")
+        .env("PROTECTED_USERS", "break.glass@acme.com;root@acme.com")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "started with a typo: {text}");
+    assert!(text.contains("PROTECTED_USERS is invalid"), "{text}");
+}
+
 /// The CloudWatch EMF lines `function` printed on stdout so far, each
 /// checked as valid EMF (the same check as `shared::metrics`' unit tests).
 fn emf_lines(pipeline: &Pipeline, function: &str) -> Vec<serde_json::Value> {
@@ -651,6 +691,158 @@ async fn both_functions_print_valid_emf_metrics_for_a_queued_event_a_401_and_a_f
 // request to the actions function URL (which hands the compiled `actions`
 // binary a base64 body, as function URLs do), with a response URL of its own
 // that the dispatcher answers through.
+
+/// The time a function log line was written (its `timestamp` field).
+fn logged_at(map: &serde_json::Map<String, serde_json::Value>) -> time::OffsetDateTime {
+    let text = map["timestamp"].as_str().expect("a timestamp");
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("timestamp {text}: {e}"))
+}
+
+/// The dispatcher's JSON log lines whose `message` is `message`.
+fn dispatcher_lines(
+    pipeline: &Pipeline,
+    message: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    pipeline
+        .log_lines()
+        .iter()
+        .filter(|l| &*l.function == "dispatcher")
+        .filter_map(|l| l.json())
+        .filter(|m| m.get("message").and_then(|v| v.as_str()) == Some(message))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_message_comes_back_after_growing_delays_not_the_visibility_timeout() {
+    let mut options = test_options();
+    // Without the early return every redelivery would wait 30 s.
+    options.visibility_timeout = Duration::from_secs(30);
+    let pipeline = start(options).await;
+    let okta = pipeline.okta().unwrap();
+    okta.inject(
+        Fault::server_error(503)
+            .for_user("li.wei@example.com")
+            .forever(),
+    );
+    let (status, answer) = Webhook::new(&pipeline)
+        .post(&failed_check("e2e-delays", &["li.wei@example.com"]))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let message_id = answer["messageId"].as_str().unwrap().to_string();
+
+    // RETRY_DELAY_SECONDS=1: back after about 1 s, then 4 s (each ±20%).
+    wait_for("the third delivery", Duration::from_secs(20), || {
+        let n = deliveries(&pipeline).get(&message_id).map_or(0, Vec::len);
+        async move { (n >= 3).then_some(()) }
+    })
+    .await;
+    let received: Vec<time::OffsetDateTime> = dispatcher_lines(&pipeline, "event received")
+        .iter()
+        .filter(|m| m["message_id"] == message_id.as_str())
+        .map(logged_at)
+        .collect();
+    assert_eq!(received.len(), 3, "{received:?}");
+    let (first_gap, second_gap) = (received[1] - received[0], received[2] - received[1]);
+    assert!(
+        first_gap < time::Duration::seconds(3),
+        "the first retry comes early: {first_gap}"
+    );
+    assert!(
+        second_gap > first_gap + time::Duration::seconds(1),
+        "each wait is longer than the last: {first_gap} then {second_gap}"
+    );
+    let delays: Vec<u64> = dispatcher_lines(&pipeline, "message returned early")
+        .iter()
+        .filter(|m| m["message_id"] == message_id.as_str())
+        .map(|m| m["retry_in_s"].as_u64().expect("retry_in_s"))
+        .take(2)
+        .collect();
+    assert_eq!(
+        delays.len(),
+        2,
+        "moto accepted each ChangeMessageVisibility"
+    );
+    assert_eq!(delays[0], 1);
+    assert!((3..=4).contains(&delays[1]), "{delays:?}");
+    pipeline.shutdown().await;
+}
+
+/// An SQS event of `records` (id, group, body), as the event source mapping
+/// delivers a batch, for invoking the dispatcher binary directly.
+fn sqs_batch(records: &[(&str, &str, String)]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(id, group, body)| {
+            serde_json::json!({
+                "messageId": id,
+                "receiptHandle": format!("rh-{id}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1793693701228",
+                    "MessageGroupId": group,
+                    "MessageDeduplicationId": id,
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events.fifo",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_event_does_not_use_up_the_invocation_of_its_batch_mates() {
+    let mut options = test_options();
+    options.dispatcher_timeout = Duration::from_secs(6);
+    options.visibility_timeout = Duration::from_secs(10);
+    let pipeline = start(options).await;
+    let okta = pipeline.okta().unwrap();
+    // Every Okta answer about ana.lima takes longer than the whole invocation.
+    okta.inject(
+        Fault::delay(Duration::from_secs(30))
+            .for_user("ana.lima@example.com")
+            .forever(),
+    );
+    let batch = sqs_batch(&[
+        (
+            "m-slow",
+            "group-slow",
+            failed_check("e2e-slow", &["ana.lima@example.com"]).to_string(),
+        ),
+        (
+            "m-quick",
+            "group-quick",
+            failed_check("e2e-quick", &["li.wei@example.com"]).to_string(),
+        ),
+    ]);
+    let result = pipeline.dispatcher().invoke(&batch).await.unwrap();
+    let response = result
+        .response()
+        .unwrap_or_else(|| panic!("the dispatcher answered: {result:?}"));
+    assert_eq!(
+        response["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "m-slow"}]),
+        "only the slow event is returned"
+    );
+    let li = okta.user("li.wei@example.com").unwrap();
+    assert_eq!(
+        li.status, "SUSPENDED",
+        "its batch-mate was done in the same invocation"
+    );
+    let texts = slack_texts(&pipeline);
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(
+        texts[0].contains("e2e-quick") || texts[0].contains("li.wei"),
+        "{}",
+        texts[0]
+    );
+    assert_eq!(okta.user("ana.lima@example.com").unwrap().status, "ACTIVE");
+    pipeline.shutdown().await;
+}
 
 mod approvals {
     use std::time::Duration;
@@ -1491,6 +1683,85 @@ mod approvals {
             "actions started without QUEUE_URL"
         );
         assert!(text.contains("QUEUE_URL is required but not set"), "{text}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_secret_reaches_the_logs_at_trace() {
+        let mut options = approval_options();
+        for env in [
+            &mut options.ingest_env,
+            &mut options.dispatcher_env,
+            &mut options.actions_env,
+        ] {
+            env.push(("RUST_LOG".into(), "trace".into()));
+        }
+        let pipeline = start(options).await;
+        let users = [
+            "ana.lima@example.com",
+            "li.wei@example.com",
+            "john.smith@example.com",
+            "omar.haddad@example.com",
+        ];
+        let summary = held_by_the_dispatcher(&pipeline, "e2e-trace", &users).await;
+        let approved = click(&pipeline, &summary, &Click::approve(APPROVER)).await;
+        assert_eq!(approved.status, 200, "{}", approved.answer);
+        let okta = pipeline.okta().unwrap();
+        wait_for(
+            "the approved users suspended",
+            Duration::from_secs(30),
+            || {
+                let done = okta.user("ana.lima@example.com").unwrap().status == "SUSPENDED";
+                async move { done.then_some(()) }
+            },
+        )
+        .await;
+
+        let secrets = pipeline.aws().secrets.clone();
+        let okta_secret = secrets
+            .get_secret_value()
+            .secret_id(&pipeline.stack().okta_secret_id)
+            .send()
+            .await
+            .unwrap();
+        let okta_secret: serde_json::Value =
+            serde_json::from_str(okta_secret.secret_string().unwrap()).unwrap();
+        let private_key = okta_secret["privateKey"].as_str().expect("an OAuth app");
+        let key_body: Vec<&str> = private_key
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 16)
+            .collect();
+        let tokens = okta.issued_token_values();
+        assert!(!tokens.is_empty(), "the dispatcher signed in to Okta");
+
+        let lines = pipeline.log_lines();
+        let text: String = lines.iter().map(|l| format!("{}\n", l.line)).collect();
+        let below_debug = lines
+            .iter()
+            .filter_map(|l| l.json())
+            .filter(|m| m.get("level").and_then(|v| v.as_str()) == Some("TRACE"))
+            .count();
+        assert!(below_debug > 0, "the functions did log at TRACE");
+        let mut named: Vec<(&str, String)> = vec![
+            ("the webhook API key", pipeline.api_key().to_string()),
+            (
+                "the Slack webhook URL",
+                pipeline.slack_webhook_url().to_string(),
+            ),
+            (
+                "the Slack signing secret",
+                pipeline.signing_secret().to_string(),
+            ),
+        ];
+        named.extend(
+            key_body
+                .iter()
+                .map(|l| ("a line of the Okta private key", l.to_string())),
+        );
+        named.extend(tokens.into_iter().map(|t| ("an Okta access token", t)));
+        for (what, secret) in named {
+            assert!(!text.contains(&secret), "{what} is in the logs");
+        }
+        pipeline.shutdown().await;
     }
 }
 

@@ -8,7 +8,9 @@ use ingest::{Config, Ingest};
 use integration_tests::{events, local_aws, logs, unique};
 use lambda_http::Body;
 use local_pipeline::aws_setup::{LocalAws, QueueSpec, create_queues, create_secret, rotate_secret};
-use serde_json::{Value, json};
+use serde_json::Value;
+use shared::config::Pairs;
+use shared::testing::OortBody;
 
 const KEY: &str = "k3y-that-only-the-sender-knows-0123456789";
 
@@ -46,13 +48,7 @@ fn ingest_for(
     let mut env: Vec<(&str, &str)> =
         vec![("QUEUE_URL", queue_url), ("API_KEY_SECRET_ID", secret_id)];
     env.extend_from_slice(extra);
-    let config = Config::from_lookup(&|k: &str| {
-        env.iter()
-            .rev()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap();
+    let config = Config::from_lookup(&Pairs(&env)).unwrap();
     Ingest::with_min_key_refresh(
         config,
         aws.sqs.clone(),
@@ -74,11 +70,11 @@ async fn setup() -> Setup {
 }
 
 fn event(id: &str, detail_type: &str) -> String {
-    json!({
-        "version": "0", "id": id, "detail-type": detail_type, "source": "oort", "time": "2026-11-02T08:15:00Z",
-        "detail": {"checkId": "no-mfa", "title": "No MFA Configured", "severity": "critical",
-                   "usersFailing": ["ana.lima@example.com", "li.wei@example.com"]}
-    })
+    OortBody::new(
+        detail_type,
+        id,
+        &["ana.lima@example.com", "li.wei@example.com"],
+    )
     .to_string()
 }
 
@@ -425,6 +421,79 @@ async fn during_a_rotation_the_previous_key_still_works_and_the_new_one_works_at
     );
     assert_eq!(status_for(&s, KEY, "rot-5").await, 401);
     assert_eq!(queued(&s).await.len(), 4);
+}
+
+/// Records the version stage of every `GetSecretValue` a client sends.
+#[derive(Debug, Clone, Default)]
+struct SecretReads(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl aws_sdk_secretsmanager::config::Intercept for SecretReads {
+    fn name(&self) -> &'static str {
+        "SecretReads"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_sdk_secretsmanager::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), aws_sdk_secretsmanager::error::BoxError> {
+        if let Some(input) = context
+            .input()
+            .downcast_ref::<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueInput>()
+        {
+            let stage = input.version_stage().unwrap_or("AWSCURRENT").to_string();
+            self.0.lock().unwrap().push(stage);
+        }
+        Ok(())
+    }
+}
+
+impl SecretReads {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn the_current_key_costs_one_secret_read_and_the_previous_one_is_read_only_when_needed() {
+    let s = setup().await;
+    let new_key = "the-current-key-after-one-rotation-0123456";
+    rotate_secret(&s.aws, &s.secret_id, new_key).await.unwrap();
+    let reads = SecretReads::default();
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        s.aws
+            .secrets
+            .config()
+            .to_builder()
+            .interceptor(reads.clone())
+            .build(),
+    );
+    let config = Config::from_lookup(&Pairs(&[
+        ("QUEUE_URL", s.queue_url.as_str()),
+        ("API_KEY_SECRET_ID", s.secret_id.as_str()),
+    ]))
+    .unwrap();
+    let cold = Setup {
+        ingest: Ingest::with_min_key_refresh(
+            config,
+            s.aws.sqs.clone(),
+            secrets,
+            Duration::from_secs(30),
+        )
+        .with_metrics(shared::metrics::Emitter::new("ingest", std::io::sink())),
+        ..s
+    };
+
+    assert_eq!(status_for(&cold, new_key, "reads-1").await, 200);
+    assert_eq!(reads.take(), ["AWSCURRENT"], "a cold start reads one version");
+    assert_eq!(status_for(&cold, new_key, "reads-2").await, 200);
+    assert!(reads.take().is_empty(), "then the cache answers");
+    // A sender that has not switched yet: the previous key is read once.
+    assert_eq!(status_for(&cold, KEY, "reads-3").await, 200);
+    assert_eq!(reads.take(), ["AWSPREVIOUS"]);
+    assert_eq!(status_for(&cold, KEY, "reads-4").await, 200);
+    assert!(reads.take().is_empty());
+    assert_eq!(queued(&cold).await.len(), 4);
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ use futures::StreamExt as _;
 use serde_json::Value;
 
 use crate::fake_okta::SeedUser;
-use crate::pipeline::{Pipeline, PipelineOptions, oort_event};
+use crate::pipeline::{Pipeline, PipelineOptions};
+use shared::testing::OortBody;
 
 /// What to measure.
 #[derive(Clone, Debug, clap::Args)]
@@ -110,7 +111,7 @@ pub async fn run(pipeline: &Pipeline, settings: &BenchSettings) -> anyhow::Resul
     if post(
         &http,
         pipeline,
-        &oort_event("FAILED_CHECK", "bench-warmup", &["warmup@example.com"]),
+        &OortBody::failed_check("bench-warmup", &["warmup@example.com"]).into_json(),
     )
     .await?
         != 200
@@ -144,7 +145,7 @@ pub async fn run(pipeline: &Pipeline, settings: &BenchSettings) -> anyhow::Resul
         let status = post(
             &http,
             pipeline,
-            &oort_event("FAILED_CHECK", &format!("bench-latency-{run}"), &refs),
+            &OortBody::failed_check(&format!("bench-latency-{run}"), &refs).into_json(),
         )
         .await?;
         let answered = Instant::now();
@@ -177,11 +178,11 @@ pub async fn run(pipeline: &Pipeline, settings: &BenchSettings) -> anyhow::Resul
     let answers: Vec<anyhow::Result<(u16, Duration)>> = futures::stream::iter(0..settings.burst)
         .map(|i| {
             let http = http.clone();
-            let body = oort_event(
-                "FAILED_CHECK",
+            let body = OortBody::failed_check(
                 &format!("bench-burst-{i}"),
                 &[&format!("burst-{i}@example.com")],
-            );
+            )
+            .into_json();
             async move {
                 let sent = Instant::now();
                 let status = post(&http, pipeline, &body).await?;

@@ -457,4 +457,10 @@ impl FakeOkta {
     pub fn tokens_issued(&self) -> Vec<IssuedToken> {
         lock(&self.shared.org).oauth.tokens_issued()
     }
+
+    /// The access tokens issued, as sent: for tests that check no token
+    /// ever reaches a log.
+    pub fn issued_token_values(&self) -> Vec<String> {
+        lock(&self.shared.org).oauth.token_values()
+    }
 }

@@ -33,7 +33,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -73,29 +72,6 @@ pub const ACTIONS: &str = "actions";
 pub const DEMO_APPROVER: &str = "U0APPROVER";
 /// A Slack user who is not an approver.
 pub const DEMO_NON_APPROVER: &str = "U0VISITOR";
-
-/// An Oort webhook body (EventBridge-shaped envelope), as the samples in
-/// `events/` carry: `detail_type` `FAILED_CHECK` or `WebhookTest`, failing `users`.
-pub fn oort_event(detail_type: &str, id: &str, users: &[&str]) -> Value {
-    serde_json::json!({
-        "version": "0",
-        "id": id,
-        "detail-type": detail_type,
-        "source": "local-pipeline",
-        "account": "111122223333",
-        "time": "2026-11-02T08:15:00Z",
-        "region": "us-east-2",
-        "resources": [],
-        "detail": {
-            "id": format!("finding-{id}"),
-            "checkId": "no-mfa",
-            "title": "No MFA Configured",
-            "severity": "critical",
-            "published": "2026-11-02T08:15:00.123Z",
-            "usersFailing": users,
-        }
-    })
-}
 
 /// Messages in a queue, by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -254,6 +230,10 @@ impl Pipeline {
                 ("OKTA_SECRET_ID", stack.okta_secret_id.clone()),
                 ("SLACK_SECRET_ID", stack.slack_secret_id.clone()),
                 ("MAX_RECEIVE_COUNT", options.max_receive_count.to_string()),
+                // As the template: failed messages come back early, and each
+                // event's progress and this product's suspensions are kept.
+                ("QUEUE_URL", stack.queues.queue_url.clone()),
+                ("STORE_TABLE", stack.store_table.clone()),
                 // Against a real org, nothing is suspended unless asked for.
                 (
                     "DRY_RUN",
@@ -268,7 +248,6 @@ impl Pipeline {
         if options.approvals {
             dispatcher_env.extend(
                 [
-                    ("STORE_TABLE", stack.store_table.clone()),
                     ("SLACK_APPROVERS", approvers.clone()),
                     ("APPROVAL_TTL_HOURS", approval_ttl_hours.clone()),
                 ]

@@ -33,6 +33,7 @@ use local_pipeline::aws_setup::create_secret;
 use local_pipeline::fake_okta::{FakeOkta, Operation, SeedUser};
 use local_pipeline::fake_slack::FakeSlack;
 use serde_json::json;
+use shared::config::Pairs;
 
 /// Calls per user that gets suspended: get user, admin roles, suspend, clear sessions.
 const CALLS_PER_USER: u32 = 4;
@@ -61,9 +62,7 @@ async fn dispatcher_for(okta: &FakeOkta, slack: &FakeSlack, concurrency: usize) 
         ("MAX_USERS_PER_EVENT", "100".to_string()),
         ("OKTA_MAX_CONCURRENCY", concurrency.to_string()),
     ];
-    let config =
-        Config::from_lookup(&|k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .unwrap();
+    let config = Config::from_lookup(&Pairs(&vars)).unwrap();
     Dispatcher::new(config, aws.secrets.clone())
 }
 

@@ -32,6 +32,7 @@ use local_pipeline::fake_slack::FakeSlack;
 use local_pipeline::pipeline::{function_binaries, lambda_bin_dir};
 use local_pipeline::runtime_api::{FunctionSpec, InvokeResult, Invoker, RuntimeEmulator};
 use serde_json::{Value, json};
+use shared::testing::OortBody;
 
 const KEY: &str = "bench-api-key-0123456789abcdefghijklmnopq";
 const APPROVER: &str = "U0BENCHAPPROVER";
@@ -84,10 +85,9 @@ fn webhook(body: &str) -> Value {
 }
 
 fn failed_check(id: &str, users: &[String]) -> String {
-    json!({"version": "0", "id": id, "detail-type": "FAILED_CHECK", "time": "2026-11-02T08:15:00Z",
-           "detail": {"checkId": "no-mfa", "title": "No MFA Configured", "severity": "critical", "usersFailing": users,
-                      "loginDetails": users.iter().map(|u| json!({"login": u, "details": [{"key": "providersFailingChecks", "value": "[\"x__OKTA__y\"]"}]})).collect::<Vec<_>>()}})
-    .to_string()
+    OortBody::failed_check(id, users)
+        .failing_on("OKTA")
+        .to_string()
 }
 
 /// A FAILED_CHECK of about `bytes` bytes (a list of users only).

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use local_pipeline::event_source::ReceivedMessage;
 use local_pipeline::fake_slack::{Click, ClickOutcome, SlackMessage, find_button};
-use local_pipeline::pipeline::{
-    OktaAuth, Pipeline, PipelineOptions, Services, lambda_bin_dir, oort_event,
-};
+use local_pipeline::pipeline::{OktaAuth, Pipeline, PipelineOptions, Services, lambda_bin_dir};
 use serde_json::Value;
+use shared::testing::OortBody;
 use tokio::time::Instant;
 
 /// The API key the test pipelines accept.
@@ -37,6 +36,8 @@ pub fn test_options() -> PipelineOptions {
     options.dispatcher_env = vec![
         ("DRY_RUN".into(), "false".into()),
         ("PROTECT_ADMINS".into(), "true".into()),
+        // Failed messages come back after 1 s, 4 s, 16 s (not 30 s, 2 min, 8 min).
+        ("RETRY_DELAY_SECONDS".into(), "1".into()),
     ];
     // `E2E_ECHO=1` prints every function log line, to debug a failing test.
     options.echo_logs = std::env::var("E2E_ECHO").is_ok_and(|v| v == "1");
@@ -99,12 +100,12 @@ impl Webhook {
 
 /// A failed check naming `users`.
 pub fn failed_check(id: &str, users: &[&str]) -> Value {
-    oort_event("FAILED_CHECK", id, users)
+    OortBody::failed_check(id, users).into_json()
 }
 
 /// Oort's connectivity test (it lists a user, which must never be acted on).
 pub fn webhook_test(id: &str) -> Value {
-    oort_event("WebhookTest", id, &["ana.lima@example.com"])
+    OortBody::webhook_test(id).into_json()
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, or panics after `timeout`

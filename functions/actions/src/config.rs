@@ -156,7 +156,7 @@ fn secure_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use shared::config::Pairs;
 
     const BASE: &[(&str, &str)] = &[
         ("QUEUE_URL", "q"),
@@ -165,8 +165,8 @@ mod tests {
     ];
 
     fn from(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<&str, &str> = BASE.iter().chain(extra).copied().collect();
-        Config::from_lookup(&|k: &str| map.get(k).map(|v| v.to_string()))
+        let pairs: Vec<(&str, &str)> = BASE.iter().chain(extra).copied().collect();
+        Config::from_lookup(&Pairs(&pairs))
     }
 
     fn error(extra: &[(&str, &str)]) -> String {
@@ -218,11 +218,9 @@ mod tests {
     #[test]
     fn missing_or_malformed_settings_name_the_setting() {
         for (name, _) in BASE {
-            let map: HashMap<&str, &str> =
+            let pairs: Vec<(&str, &str)> =
                 BASE.iter().filter(|(k, _)| k != name).copied().collect();
-            let err = Config::from_lookup(&|k: &str| map.get(k).map(|v| v.to_string()))
-                .unwrap_err()
-                .to_string();
+            let err = Config::from_lookup(&Pairs(&pairs)).unwrap_err().to_string();
             assert_eq!(err, format!("{name} is required but not set"));
         }
         for (extra, name) in [

@@ -10,13 +10,16 @@
 //! Each decision is done once. Approve and Dismiss write the event's
 //! decision with a conditional put (the first click wins); Unsuspend writes
 //! the undo of that user and event the same way. Only the click that wrote
-//! the record sends the queue message, and then marks the record `queued`.
+//! the record sends the queue message, and the answer waits for nothing
+//! after it (one write and one send: Slack's 3 seconds are a user waiting).
 //! A double click or a replayed request finds the record and is told who
 //! decided and when. If the send fails, the record is marked `not-queued`,
-//! so that the retry the reply asks for can take it over. A record left
-//! `recorded` (the function stopped between the write and the send) is sent
-//! again by the next click of the same action, with the same
-//! de-duplication id, so the queue drops it if the first send did arrive.
+//! so that the retry the reply asks for can take it over. A record still
+//! `recorded` with no result from the dispatcher (not carried out yet, or
+//! the function stopped between the write and the send) is sent again by the
+//! next click of the same action, with the same de-duplication id: the queue
+//! drops the copy if the first send did arrive, and the dispatcher does
+//! nothing twice.
 //!
 //! Everything runs within [`BUDGET`], well under Slack's 3 seconds.
 
@@ -397,25 +400,30 @@ impl Actions {
             .store
             .record_decision(&button.event_id, button.action, by, now)
             .await;
-        let (first_by, first_at) = match recorded {
+        // `again`: an earlier click recorded it; this one only sends it again.
+        let (first_by, first_at, again) = match recorded {
             Err(e) => return store_failed(e, log),
-            Ok(RecordDecision::Recorded) => (by.to_string(), now),
+            Ok(RecordDecision::Recorded) => (by.to_string(), now, false),
             Ok(RecordDecision::AlreadyDecided {
                 action,
                 by: first,
                 at,
                 state,
+                result,
             }) => {
-                if state != RecordState::Recorded || action != button.action {
+                if state != RecordState::Recorded || action != button.action || result.is_some() {
                     log.reason = Some(format!("already {} by {first}", action.past_tense()));
                     return (
                         Outcome::AlreadyDone,
                         reply::already_decided(action, &first, at),
                     );
                 }
-                // Recorded but not known to be queued: send it again.
-                log.reason = Some(format!("sent again: recorded by {first}, not yet queued"));
-                (first, at)
+                // Recorded, not carried out yet: send it again, in case the
+                // first send never happened; the queue drops a second copy.
+                log.reason = Some(format!(
+                    "sent again: recorded by {first}, not carried out yet"
+                ));
+                (first, at, true)
             }
         };
         let decision = match Decision::new(button, &first_by, first_at, &click.response_url) {
@@ -437,14 +445,7 @@ impl Actions {
             }
             return (Outcome::Failed, reply::not_queued());
         }
-        if let Err(e) = self
-            .store
-            .set_decision_state(event_id, &first_by, first_at, RecordState::Queued)
-            .await
-        {
-            tracing::warn!(event_id = %event_id, error = %e, "decision queued, but not marked queued");
-        }
-        if first_by == by {
+        if !again {
             (Outcome::Queued, success())
         } else {
             (
@@ -470,23 +471,26 @@ impl Actions {
             .store
             .record_undo(&user.okta_user_id, &button.event_id, &user.login, by, now)
             .await;
-        let (first_by, first_at) = match recorded {
+        let (first_by, first_at, again) = match recorded {
             Err(e) => return store_failed(e, log),
-            Ok(RecordUndo::Recorded) => (by.to_string(), now),
+            Ok(RecordUndo::Recorded) => (by.to_string(), now, false),
             Ok(RecordUndo::AlreadyDone {
                 by: first,
                 at,
                 state,
+                result,
             }) => {
-                if state != RecordState::Recorded {
+                if state != RecordState::Recorded || result.is_some() {
                     log.reason = Some(format!("already requested by {first}"));
                     return (
                         Outcome::AlreadyDone,
                         reply::already_undone(button.action, &user.login, &first, at),
                     );
                 }
-                log.reason = Some(format!("sent again: recorded by {first}, not yet queued"));
-                (first, at)
+                log.reason = Some(format!(
+                    "sent again: recorded by {first}, not carried out yet"
+                ));
+                (first, at, true)
             }
         };
         let decision = match Decision::new(button, &first_by, first_at, &click.response_url) {
@@ -496,26 +500,24 @@ impl Actions {
                 return (Outcome::Failed, reply::not_queued());
             }
         };
-        let mark = |state| {
-            self.store.set_undo_state(
-                &user.okta_user_id,
-                &button.event_id,
-                &first_by,
-                first_at,
-                state,
-            )
-        };
         if let Err(reason) = self.send(&decision).await {
             log.reason = Some(reason);
-            if let Err(e) = mark(RecordState::NotQueued).await {
+            let marked = self
+                .store
+                .set_undo_state(
+                    &user.okta_user_id,
+                    &button.event_id,
+                    &first_by,
+                    first_at,
+                    RecordState::NotQueued,
+                )
+                .await;
+            if let Err(e) = marked {
                 tracing::error!(event_id = %button.event_id, action = button.action.as_str(), error = %e, "could not mark an undo not queued; the next click sends it again");
             }
             return (Outcome::Failed, reply::not_queued());
         }
-        if let Err(e) = mark(RecordState::Queued).await {
-            tracing::warn!(event_id = %button.event_id, action = button.action.as_str(), error = %e, "undo queued, but not marked queued");
-        }
-        if first_by == by {
+        if !again {
             (
                 Outcome::Queued,
                 reply::undo_requested(button.action, &user.login),

@@ -7,8 +7,11 @@ use actions::{Actions, Config};
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use lambda_http::{Error, Request, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    shared::startup::runtime()?.block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     shared::telemetry::init();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;

@@ -201,17 +201,16 @@ pub fn is_secure(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use shared::config::Pairs;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut map: HashMap<&str, &str> = [
+        let mut all = vec![
             ("OKTA_ORG_URL", "https://acme.okta.com/"),
             ("OKTA_SECRET_ID", "o"),
             ("SLACK_SECRET_ID", "s"),
-        ]
-        .into();
-        map.extend(pairs.iter().copied());
-        Config::from_lookup(&|k: &str| map.get(k).map(|v| v.to_string()))
+        ];
+        all.extend_from_slice(pairs);
+        Config::from_lookup(&Pairs(&all))
     }
 
     #[test]
@@ -339,7 +338,7 @@ mod tests {
 
     #[test]
     fn missing_settings_are_named() {
-        let err = Config::from_lookup(&|_: &str| None)
+        let err = Config::from_lookup(&Pairs::<&str, &str>(&[]))
             .unwrap_err()
             .to_string();
         assert_eq!(err, "OKTA_ORG_URL is required but not set");

@@ -35,6 +35,7 @@ use crate::okta::{CallContext, CallError, Directory};
 use crate::outcome::{Outcome, UserReport};
 use crate::policy::{Plan, plan, provider_skip};
 use crate::progress::{PROGRESS_RETENTION, Settled};
+use crate::retry;
 use crate::slack::SlackClient;
 use crate::summary::{self, Buttons, Context, FollowUp, Mode};
 use shared::store::{ActionKind, ActionRecord, HeldEvent, Store};
@@ -84,6 +85,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(config: Config, secrets: aws_sdk_secretsmanager::Client) -> Dispatcher {
         let reader = SecretReader::new(secrets);
+        let http = crate::http::client();
         let mut default_scopes = DEFAULT_SCOPES.to_string();
         if config.universal_logout {
             default_scopes = format!("{default_scopes} {UNIVERSAL_LOGOUT_SCOPE}");
@@ -100,8 +102,10 @@ impl Dispatcher {
                 default_scopes,
             },
             reader.clone(),
+            http.clone(),
         );
         let slack = SlackClient::new(
+            http,
             config.slack_api_url.clone(),
             reader,
             config.slack_secret_id.clone(),
@@ -884,8 +888,6 @@ fn with_invalid(
 
 /// Time kept at the end of a batch for returning failed messages early.
 const VISIBILITY_RESERVE: Duration = Duration::from_secs(2);
-/// Returned messages wait at most this long.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
 
 /// Which delivery of its message a record is (1 for the first).
 fn delivery(record: &SqsMessage) -> u32 {
@@ -896,14 +898,12 @@ fn delivery(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// The wait before delivery `n + 1`: `base`, then 4 times longer each time
-/// (30 s, 2 min, 8 min with the default), at most 15 minutes, ±20% jitter
-/// (`unit` in 0..1) so that events failing together do not return together.
+/// The wait before delivery `n + 1` ([`retry::deliveries`]), at least the
+/// second that `ChangeMessageVisibility` counts in.
 pub fn retry_delay(base: Duration, delivery: u32, unit: f64) -> Duration {
-    let grown = base.saturating_mul(4u32.saturating_pow(delivery.saturating_sub(1).min(8)));
-    let capped = grown.min(MAX_RETRY_DELAY);
-    let jittered = capped.mul_f64(0.8 + 0.4 * unit.clamp(0.0, 1.0));
-    jittered.clamp(Duration::from_secs(1), MAX_RETRY_DELAY)
+    retry::deliveries(base)
+        .delay_at(delivery, unit)
+        .max(Duration::from_secs(1))
 }
 
 /// Time kept back from Okta work for posting to Slack: a fifth of what is

@@ -12,9 +12,11 @@
 //! - [`lockout`]: one user's way through Okta (resolve, protect, act);
 //! - [`okta`] and [`rate_limit`]: Okta behind one typed client (SSWS or an
 //!   OAuth service app with DPoP), its retries and pacing;
+//! - [`http`]: the one HTTP client Okta and Slack share;
 //! - [`slack`] and [`summary`]: the Slack client and the messages it posts;
 //! - [`outcome`]: the words every report uses;
 //! - [`deadline`]: the time an invocation has left;
+//! - [`retry`]: the one backoff rule for Okta, Slack and returned messages;
 //! - [`metrics`]: the CloudWatch metrics of each event (EMF);
 //! - [`handler`]: an SQS batch in, a partial batch response out;
 //! - [`progress`]: what earlier deliveries of an event settled;
@@ -25,6 +27,7 @@ pub mod config;
 pub mod deadline;
 pub mod decisions;
 pub mod handler;
+pub mod http;
 pub mod lockout;
 pub mod metrics;
 pub mod okta;
@@ -32,6 +35,7 @@ pub mod outcome;
 pub mod policy;
 pub mod progress;
 pub mod rate_limit;
+pub mod retry;
 pub mod slack;
 pub mod summary;
 

@@ -8,8 +8,11 @@ use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use dispatcher::{Config, Dispatcher};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    shared::startup::runtime()?.block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     shared::telemetry::init();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;

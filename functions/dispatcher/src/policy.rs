@@ -129,6 +129,8 @@ fn provider_names(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::config::Pairs;
+    use shared::testing::OortBody;
 
     fn config(pairs: &[(&str, &str)]) -> Config {
         let mut all = vec![
@@ -137,18 +139,13 @@ mod tests {
             ("SLACK_SECRET_ID", "s"),
         ];
         all.extend_from_slice(pairs);
-        Config::from_lookup(&|k: &str| {
-            all.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap()
+        Config::from_lookup(&Pairs(&all)).unwrap()
     }
 
     fn event(kind: &str, severity: &str, users: usize) -> OortEvent {
-        let users: Vec<String> = (0..users).map(|i| format!("u{i}@example.com")).collect();
-        let body = serde_json::json!({"detail-type": kind, "detail": {"severity": severity, "usersFailing": users}});
-        OortEvent::parse(body.to_string().as_bytes()).unwrap()
+        OortBody::new(kind, "e-1", &OortBody::numbered_users(users))
+            .severity(severity)
+            .parse()
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::HeaderMap;
 use tokio::time::Instant;
 
+use crate::retry::OKTA_RATE_LIMITED;
+
 /// The longest single wait for a window to reset (Okta's windows are a minute).
 pub const MAX_RESET_WAIT: Duration = Duration::from_secs(61);
 
@@ -65,13 +67,14 @@ impl RateInfo {
     }
 }
 
-/// How long to wait after a 429 before attempt `attempt + 1`.
-pub fn wait_after_429(info: &RateInfo, attempt: u32, jitter: Duration) -> Duration {
-    let backoff = Duration::from_millis(500 * 2u64.pow(attempt.min(4))) + jitter;
+/// How long to wait after the `attempt`th 429 in a row: until the window
+/// resets, or the backoff when that is unknown.
+pub fn wait_after_429(info: &RateInfo, attempt: u32) -> Duration {
     if info.is_concurrency_limit() {
-        return backoff.min(Duration::from_secs(5));
+        return OKTA_RATE_LIMITED.delay(attempt);
     }
-    info.until_reset().unwrap_or(backoff)
+    info.until_reset()
+        .unwrap_or_else(|| OKTA_RATE_LIMITED.delay(attempt))
 }
 
 /// A pause while a bucket's budget is spent but its window's end is not
@@ -346,10 +349,7 @@ mod tests {
         // The local clock plays no part: the Date header is years in the past.
         let info = RateInfo::from_headers(&headers("600", "0", 1_000_042, 1_000_000));
         assert_eq!(info.until_reset(), Some(Duration::from_secs(43)));
-        assert_eq!(
-            wait_after_429(&info, 1, Duration::ZERO),
-            Duration::from_secs(43)
-        );
+        assert_eq!(wait_after_429(&info, 1), Duration::from_secs(43));
         let past = RateInfo::from_headers(&headers("600", "0", 999_990, 1_000_000));
         assert_eq!(past.until_reset(), Some(Duration::from_secs(1)));
         let far = RateInfo::from_headers(&headers("600", "0", 1_000_500, 1_000_000));
@@ -360,18 +360,22 @@ mod tests {
     fn a_concurrency_429_gets_a_short_backoff() {
         let info = RateInfo::from_headers(&headers("0", "0", 1_000_050, 1_000_000));
         assert!(info.is_concurrency_limit());
-        let wait = wait_after_429(&info, 1, Duration::from_millis(100));
-        assert_eq!(wait, Duration::from_millis(1100));
-        assert!(wait_after_429(&info, 9, Duration::ZERO) <= Duration::from_secs(5));
+        let wait = wait_after_429(&info, 1);
+        assert!(
+            (Duration::from_millis(800)..=Duration::from_millis(1200)).contains(&wait),
+            "about a second, not the estimated 50 s: {wait:?}"
+        );
+        assert!(wait_after_429(&info, 9) <= Duration::from_secs(5));
     }
 
     #[test]
     fn missing_headers_fall_back_to_backoff() {
         let info = RateInfo::from_headers(&HeaderMap::new());
         assert_eq!(info, RateInfo::default());
-        assert_eq!(
-            wait_after_429(&info, 2, Duration::ZERO),
-            Duration::from_secs(2)
+        let wait = wait_after_429(&info, 2);
+        assert!(
+            (Duration::from_millis(1600)..=Duration::from_millis(2400)).contains(&wait),
+            "{wait:?}"
         );
     }
 

@@ -16,9 +16,10 @@ use url::Url;
 
 use crate::config::is_secure;
 use crate::deadline::Deadline;
+use crate::http::REQUEST_TIMEOUT;
+use crate::retry::SLACK_ERRORS;
 use crate::summary::SlackMessage;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: u32 = 4;
 
 /// Where messages go, as the secret says.
@@ -99,19 +100,15 @@ enum Attempt {
 }
 
 impl SlackClient {
+    /// A client over `http` ([`crate::http::client`]: it follows no
+    /// redirect, since a redirect is never a post).
     pub fn new(
+        http: reqwest::Client,
         api_url: Url,
         reader: SecretReader,
         secret_id: String,
         ttl: Duration,
     ) -> SlackClient {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(3))
-            // A redirect is never a post: report it rather than follow it.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("static client settings are valid");
         SlackClient {
             http,
             api_url,
@@ -160,7 +157,7 @@ impl SlackClient {
                 }
                 Attempt::Retry(reason) => {
                     last = reason;
-                    Duration::from_millis(300 * u64::from(attempt))
+                    SLACK_ERRORS.delay(attempt)
                 }
             };
             tracing::warn!(attempt, retry_in_ms = wait.as_millis() as u64, reason = %last, "slack post will be retried");
@@ -223,10 +220,7 @@ impl SlackClient {
                 }
                 Err(e) => last = format!("Slack could not be reached: {}", e.without_url()),
             }
-            if !deadline
-                .sleep(Duration::from_millis(300 * u64::from(attempt)))
-                .await
-            {
+            if !SLACK_ERRORS.wait(attempt, deadline).await {
                 break;
             }
         }

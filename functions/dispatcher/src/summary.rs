@@ -543,14 +543,12 @@ fn field(label: &str, text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::testing::OortBody;
 
     fn event(title: &str, users: usize) -> OortEvent {
-        let users: Vec<String> = (0..users)
-            .map(|i| format!("user{i:03}@example.com"))
-            .collect();
-        let body = json!({"id": "e-1", "detail-type": "FAILED_CHECK", "time": "2026-11-02T08:15:00Z",
-            "detail": {"checkId": "no-mfa", "title": title, "severity": "critical", "usersFailing": users}});
-        OortEvent::parse(body.to_string().as_bytes()).unwrap()
+        OortBody::failed_check("e-1", &OortBody::numbered_users(users))
+            .check("no-mfa", title)
+            .parse()
     }
 
     fn all_text(message: &SlackMessage) -> String {

@@ -9,6 +9,7 @@ use ingest::Config;
 use ingest::api_key::KeySet;
 use ingest::handler::accept;
 use lambda_http::Body;
+use shared::config::Pairs;
 
 /// A realistic FAILED_CHECK of about 10 KB: many users with login details.
 fn ten_kb_event() -> String {
@@ -41,11 +42,13 @@ fn ten_kb_event() -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    let config = Config::from_lookup(&|k: &str| match k {
-        "QUEUE_URL" => Some("https://sqs.us-east-2.amazonaws.com/111122223333/events.fifo".into()),
-        "API_KEY_SECRET_ID" => Some("api-key".into()),
-        _ => None,
-    })
+    let config = Config::from_lookup(&Pairs(&[
+        (
+            "QUEUE_URL",
+            "https://sqs.us-east-2.amazonaws.com/111122223333/events.fifo",
+        ),
+        ("API_KEY_SECRET_ID", "api-key"),
+    ]))
     .unwrap();
     let keys = KeySet::new([
         "Xb3kPq9ZrT5wLm2Nc8Vd4Hs7Jf6Gy1Ae0Ui3Ko5E",

@@ -45,10 +45,16 @@ impl KeySet {
 }
 
 /// The key check against Secrets Manager, with a TTL cache.
+///
+/// The current version is read first and is all a sender with the current
+/// key ever costs. The previous version is read only when a presented key is
+/// not the current one (during a rotation, or a wrong key), then cached the
+/// same way: a cold start answers after one Secrets Manager call, not two.
 pub struct ApiKeys {
     reader: SecretReader,
     secret_id: String,
-    cache: Cached<KeySet>,
+    current: Cached<KeySet>,
+    previous: Cached<KeySet>,
 }
 
 impl ApiKeys {
@@ -61,47 +67,51 @@ impl ApiKeys {
         ApiKeys {
             reader,
             secret_id,
-            cache: Cached::new(ttl, min_early_refresh),
+            current: Cached::new(ttl, min_early_refresh),
+            previous: Cached::new(ttl, min_early_refresh),
         }
     }
 
     /// Whether `presented` is a valid key. On a mismatch the keys are
     /// re-read once (at most every [`MIN_EARLY_REFRESH`]) in case the key was
-    /// just rotated. Errors only when the keys could not be read at all.
+    /// just rotated. Errors only when the current key could not be read.
     pub async fn verify(&self, presented: &[u8]) -> Result<bool, SecretError> {
-        let keys = self.cache.get(|| self.load()).await?;
-        if keys.matches(presented) {
+        let current = self.current.get(|| self.load_current()).await?;
+        if current.matches(presented) {
             return Ok(true);
         }
-        match self.cache.refresh_early(|| self.load()).await {
-            Ok(Some(fresh)) => Ok(fresh.matches(presented)),
-            Ok(None) => Ok(false),
-            Err(e) => {
-                // The cached keys were fine and did not match: still a 401.
-                tracing::warn!(error = %e, "early refresh of the API key failed");
-                Ok(false)
-            }
+        let previous = self.previous.get(|| self.load_previous()).await?;
+        if previous.matches(presented) {
+            return Ok(true);
         }
-    }
-
-    async fn load(&self) -> Result<KeySet, SecretError> {
+        // Neither: a rotation may have just happened (the presented key is
+        // the new current one, or the current one just became previous).
         let (current, previous) = tokio::join!(
-            self.reader.read(&self.secret_id, Stage::Current),
-            self.reader.read(&self.secret_id, Stage::Previous),
+            self.current.refresh_early(|| self.load_current()),
+            self.previous.refresh_early(|| self.load_previous()),
         );
-        let current = current?.ok_or_else(|| SecretError::Unavailable {
-            secret_id: self.secret_id.clone(),
-            reason: "it has no current value".into(),
-        })?;
-        // A missing or unreadable previous version only narrows what is accepted.
-        let previous = previous.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not read the previous API key");
+        let current = current.unwrap_or_else(|e| {
+            // The cached keys were fine and did not match: still a 401.
+            tracing::warn!(error = %e, "early refresh of the API key failed");
             None
         });
-        let keys = KeySet::new(
-            std::iter::once(current.expose_secret())
-                .chain(previous.as_ref().map(|p| p.expose_secret())),
-        );
+        let previous = previous.unwrap_or_default();
+        Ok([current, previous]
+            .iter()
+            .flatten()
+            .any(|keys| keys.matches(presented)))
+    }
+
+    async fn load_current(&self) -> Result<KeySet, SecretError> {
+        let current = self
+            .reader
+            .read(&self.secret_id, Stage::Current)
+            .await?
+            .ok_or_else(|| SecretError::Unavailable {
+                secret_id: self.secret_id.clone(),
+                reason: "it has no current value".into(),
+            })?;
+        let keys = KeySet::new([current.expose_secret()]);
         if keys.digests.is_empty() {
             return Err(SecretError::Malformed {
                 secret_id: self.secret_id.clone(),
@@ -109,6 +119,20 @@ impl ApiKeys {
             });
         }
         Ok(keys)
+    }
+
+    /// The previous key, or none: a missing or unreadable previous version
+    /// only narrows what is accepted.
+    async fn load_previous(&self) -> Result<KeySet, SecretError> {
+        let previous = self
+            .reader
+            .read(&self.secret_id, Stage::Previous)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not read the previous API key");
+                None
+            });
+        Ok(KeySet::new(previous.as_ref().map(|p| p.expose_secret())))
     }
 }
 

@@ -60,11 +60,10 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use shared::config::Pairs;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
-        Config::from_lookup(&|k: &str| map.get(k).map(|v| v.to_string()))
+        Config::from_lookup(&Pairs(pairs))
     }
 
     #[test]

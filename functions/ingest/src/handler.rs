@@ -355,14 +355,12 @@ fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::config::Pairs;
+
+    const SETTINGS: [(&str, &str); 2] = [("QUEUE_URL", "q"), ("API_KEY_SECRET_ID", "s")];
 
     fn config() -> Config {
-        Config::from_lookup(&|k: &str| match k {
-            "QUEUE_URL" => Some("q".into()),
-            "API_KEY_SECRET_ID" => Some("s".into()),
-            _ => None,
-        })
-        .unwrap()
+        Config::from_lookup(&Pairs(&SETTINGS)).unwrap()
     }
 
     fn request(method: &str, key: Option<&str>, body: Body) -> Request {
@@ -481,13 +479,9 @@ mod tests {
             status(&request("POST", Some("right"), Body::Text(big.clone()))).is_ok(),
             "fits the default 1 MiB queue"
         );
-        let small_queue = Config::from_lookup(&|k: &str| match k {
-            "QUEUE_URL" => Some("q".into()),
-            "API_KEY_SECRET_ID" => Some("s".into()),
-            "MAX_MESSAGE_BYTES" => Some("262144".into()),
-            _ => None,
-        })
-        .unwrap();
+        let mut settings = SETTINGS.to_vec();
+        settings.push(("MAX_MESSAGE_BYTES", "262144"));
+        let small_queue = Config::from_lookup(&Pairs(&settings)).unwrap();
         let keys = KeySet::new(["right"]);
         let request = request("POST", Some("right"), Body::Text(big));
         let rejection =

@@ -19,6 +19,21 @@ impl<F: Fn(&str) -> Option<String>> Lookup for F {
     }
 }
 
+/// Settings as name–value pairs, the way tests, benchmarks and the local
+/// tools write them: `Config::from_lookup(&Pairs(&[("QUEUE_URL", url)]))`.
+/// The last pair of a name wins, so a default can be overridden by appending.
+pub struct Pairs<'a, K, V>(pub &'a [(K, V)]);
+
+impl<K: AsRef<str>, V: AsRef<str>> Lookup for Pairs<'_, K, V> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.as_ref().to_string())
+    }
+}
+
 /// The process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -127,14 +142,17 @@ pub fn list(env: &impl Lookup, name: &'static str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Lookup {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| map.get(k).cloned()
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> Pairs<'a, &'a str, &'a str> {
+        Pairs(pairs)
+    }
+
+    #[test]
+    fn the_last_pair_of_a_name_wins() {
+        let e = env(&[("A", "1"), ("B", "2"), ("A", "3")]);
+        assert_eq!(e.get("A").as_deref(), Some("3"));
+        assert_eq!(e.get("B").as_deref(), Some("2"));
+        assert_eq!(e.get("C"), None);
     }
 
     #[test]

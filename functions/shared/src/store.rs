@@ -13,10 +13,14 @@
 //! | what earlier deliveries of an event settled | `event#<id>` | `progress` | by the dispatcher, on each delivery that leaves users to retry ([`Store::put_progress`]); kept 15 days |
 //! | a refused click | `refusal#<slack user id>` | `<RFC 3339 time>#<random>` | each time; kept 30 days ([`Store::record_refusal`]) |
 //!
-//! A decision or undo has a `state`: `recorded` when written, `queued` once
-//! its queue message was sent, `not-queued` when the send failed. A
+//! A decision or undo has a `state`: `recorded` when written (its queue
+//! message is sent right after), `not-queued` when the send failed. A
 //! `not-queued` one may be recorded again (the retry), anything else not.
-//! The dispatcher adds the `result` ([`Store::update_decision_result`]).
+//! (`queued`, which records of earlier versions may carry, counts as sent.)
+//! The dispatcher adds the `result` ([`Store::update_decision_result`]) once
+//! it has carried the decision out. The click's answer waits for no write
+//! after the send: a record left `recorded` without a result is sent again by
+//! the next click, under the same de-duplication id.
 //!
 //! Every failure is a [`StoreError`] that names the table and the operation;
 //! nothing here turns a failed or refused write into a success. Reads are
@@ -168,7 +172,7 @@ pub enum HeldLookup {
 pub enum RecordState {
     /// Written; its queue message not (yet) known to be sent.
     Recorded,
-    /// Its queue message was sent.
+    /// Its queue message was sent (written by earlier versions only).
     Queued,
     /// Its queue message could not be sent: it may be recorded again.
     NotQueued,
@@ -216,6 +220,8 @@ pub enum RecordDecision {
         by: String,
         at: OffsetDateTime,
         state: RecordState,
+        /// What the dispatcher made of it, once it did.
+        result: Option<String>,
     },
 }
 
@@ -274,6 +280,8 @@ pub enum RecordUndo {
         by: String,
         at: OffsetDateTime,
         state: RecordState,
+        /// What the dispatcher made of it, once it did.
+        result: Option<String>,
     },
 }
 
@@ -612,6 +620,7 @@ impl Store {
                     by: d.by,
                     at: d.at,
                     state: d.state,
+                    result: d.result,
                 })
             }
         }
@@ -773,6 +782,7 @@ impl Store {
                     by: undo.by,
                     at: undo.at,
                     state: undo.state,
+                    result: undo.result,
                 })
             }
         }

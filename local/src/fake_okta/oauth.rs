@@ -291,6 +291,10 @@ impl OAuthState {
         self.tokens.iter().map(|t| t.info.clone()).collect()
     }
 
+    pub(super) fn token_values(&self) -> Vec<String> {
+        self.tokens.iter().map(|t| t.secret.clone()).collect()
+    }
+
     fn nonce_ok(&self, nonce: Option<&str>) -> bool {
         nonce.is_some_and(|n| n == self.nonce || self.previous_nonce.as_deref() == Some(n))
     }

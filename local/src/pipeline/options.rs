@@ -106,10 +106,10 @@ pub struct PipelineOptions {
     /// The Slack app's signing secret (the signing-secret secret, and what
     /// the fake Slack signs clicks with); a fresh random one when `None`.
     pub signing_secret: Option<String>,
-    /// Gives the dispatcher `STORE_TABLE`, `SLACK_APPROVERS` and
-    /// `APPROVAL_TTL_HOURS`, so that its summaries carry the Approve,
-    /// Dismiss and Unsuspend buttons and it stores what it holds and
-    /// suspends. Off in `new` (the dispatcher works as without approvers);
+    /// Gives the dispatcher `SLACK_APPROVERS` and `APPROVAL_TTL_HOURS` (it
+    /// always has `STORE_TABLE`, as the template configures it), so that its
+    /// summaries carry the Approve, Dismiss and Unsuspend buttons and it
+    /// stores what it holds. Off in `new` (the dispatcher works as without approvers);
     /// `make local` turns it on.
     pub approvals: bool,
     /// Print every function log line on stderr.

@@ -258,7 +258,7 @@ async fn an_approver_approves_once_and_the_decision_is_queued() {
     let record = f.store.get_decision(EVENT).await.unwrap().unwrap();
     assert_eq!(
         (record.action, record.by.as_str(), record.state),
-        (Action::Approve, APPROVER, RecordState::Queued)
+        (Action::Approve, APPROVER, RecordState::Recorded)
     );
     assert_eq!(record.at, decision.at);
 
@@ -406,7 +406,7 @@ async fn unsuspend_is_recorded_and_queued_once() {
     let undo = f.store.get_undo("00u1ana", EVENT).await.unwrap().unwrap();
     assert_eq!(
         (undo.by.as_str(), undo.state),
-        (APPROVER, RecordState::Queued)
+        (APPROVER, RecordState::Recorded)
     );
     let at = shared::decision::format_time(undo.at);
     for user in [APPROVER, OTHER_APPROVER] {
@@ -520,7 +520,7 @@ async fn a_failed_send_says_so_and_the_retry_goes_through() {
     assert_eq!(f.drain().await.len(), 2);
     assert_eq!(
         f.store.get_decision(EVENT).await.unwrap().unwrap().state,
-        RecordState::Queued
+        RecordState::Recorded
     );
 }
 
@@ -535,8 +535,9 @@ async fn a_decision_left_recorded_is_sent_again_with_the_same_dedup_id() {
         .await
         .unwrap();
     let actions = f.actions(&[]);
+    let already = format!("This event was already approved by <@{APPROVER}> at ");
     let text = reply(&actions, click(APPROVER, "approve", &event_value(EVENT))).await;
-    assert!(text.starts_with("Approved"), "{text}");
+    assert!(text.starts_with(&already), "{text}");
     let messages = f.drain().await;
     assert_eq!(messages.len(), 1);
     let decision = Decision::parse(messages[0].body().unwrap())
@@ -546,10 +547,15 @@ async fn a_decision_left_recorded_is_sent_again_with_the_same_dedup_id() {
         decision.at,
         shared::decision::parse_time(&shared::decision::format_time(at)).unwrap()
     );
-    assert_eq!(
-        f.store.get_decision(EVENT).await.unwrap().unwrap().state,
-        RecordState::Queued
-    );
+
+    // Once the dispatcher has carried it out, a click sends nothing more.
+    f.store
+        .update_decision_result(EVENT, "approved: 4 suspended")
+        .await
+        .unwrap();
+    let text = reply(&actions, click(APPROVER, "approve", &event_value(EVENT))).await;
+    assert!(text.starts_with(&already), "{text}");
+    assert!(f.drain().await.is_empty(), "nothing sent after the result");
 }
 
 #[tokio::test]

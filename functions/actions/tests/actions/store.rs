@@ -186,7 +186,8 @@ async fn a_decision_is_recorded_once_and_the_first_wins() {
             action: Action::Approve,
             by: "U0FIRST".into(),
             at,
-            state: RecordState::Recorded
+            state: RecordState::Recorded,
+            result: None,
         }
     );
     store
@@ -217,6 +218,7 @@ async fn a_decision_is_recorded_once_and_the_first_wins() {
             .unwrap(),
         RecordDecision::AlreadyDecided {
             state: RecordState::Queued,
+            result: Some(_),
             ..
         }
     ));
@@ -301,7 +303,8 @@ async fn suspensions_and_undos_are_per_user_and_event() {
         RecordUndo::AlreadyDone {
             by: "U0FIRST".into(),
             at,
-            state: RecordState::Recorded
+            state: RecordState::Recorded,
+            result: None,
         }
     );
     store

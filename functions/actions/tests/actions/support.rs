@@ -15,6 +15,7 @@ use lambda_http::{Body, Request};
 use local_pipeline::aws_setup::{LocalAws, QueueSpec, create_queues, create_secret};
 use local_pipeline::moto::MotoServer;
 use serde_json::{Value, json};
+use shared::config::Pairs;
 use tracing_subscriber::fmt::MakeWriter;
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -130,20 +131,15 @@ impl Fixture {
     /// The settings of a deployed stack with one approver, plus `extra`
     /// (which win; an empty value unsets a setting).
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
-        let mut map: std::collections::HashMap<String, String> = [
+        let mut pairs = vec![
             ("QUEUE_URL", self.queue_url.as_str()),
             ("STORE_TABLE", self.table.as_str()),
             ("SLACK_SIGNING_SECRET_ID", self.signing_secret_id.as_str()),
             ("SLACK_APPROVERS", APPROVER),
             ("SLACK_SECRET_ID", self.slack_secret_id.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in extra {
-            map.insert(k.to_string(), v.to_string());
-        }
-        Config::from_lookup(&|k: &str| map.get(k).cloned()).expect("valid test settings")
+        ];
+        pairs.extend_from_slice(extra);
+        Config::from_lookup(&Pairs(&pairs)).expect("valid test settings")
     }
 
     pub fn actions(&self, extra: &[(&str, &str)]) -> Actions {

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use http::Method;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::event::Login;
@@ -28,6 +27,7 @@ use super::{
 };
 use crate::metrics::{OktaCounters, OktaCounts};
 use crate::rate_limit::{Pacer, RateInfo, wait_after_429};
+use crate::retry::OKTA_ERRORS;
 
 /// Attempts for one call answered 429.
 pub const MAX_RATE_LIMITED_ATTEMPTS: u32 = 4;
@@ -243,19 +243,16 @@ pub struct OktaSettings {
 }
 
 impl OktaClient {
-    pub fn new(settings: OktaSettings, reader: SecretReader) -> OktaClient {
-        OktaClient::with_source(settings, SecretSource::SecretsManager(reader))
+    /// A client over `http` ([`crate::http::client`]).
+    pub fn new(settings: OktaSettings, reader: SecretReader, http: reqwest::Client) -> OktaClient {
+        OktaClient::with_source(settings, SecretSource::SecretsManager(reader), http)
     }
 
-    pub(crate) fn with_source(settings: OktaSettings, source: SecretSource) -> OktaClient {
-        shared::aws::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("oort-okta-lockout/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("static client settings are valid");
+    pub(crate) fn with_source(
+        settings: OktaSettings,
+        source: SecretSource,
+        http: reqwest::Client,
+    ) -> OktaClient {
         let auth = Authenticator::new(
             http.clone(),
             &settings.org_url,
@@ -353,7 +350,7 @@ impl OktaClient {
                     let reason =
                         format!("Okta could not be reached to {bucket}: {}", e.without_url());
                     tracing::warn!(event_id = ctx.event_id, user = ctx.user, operation = bucket, attempt, error = %reason, "okta call failed");
-                    if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
+                    if failed >= MAX_ERROR_ATTEMPTS || !OKTA_ERRORS.wait(failed, deadline).await {
                         return Err(CallError::Transient(reason));
                     }
                     self.counters.retried();
@@ -381,7 +378,7 @@ impl OktaClient {
                     failed += 1;
                     let reason =
                         format!("Okta's answer to {bucket} was cut off: {}", e.without_url());
-                    if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
+                    if failed >= MAX_ERROR_ATTEMPTS || !OKTA_ERRORS.wait(failed, deadline).await {
                         return Err(CallError::Transient(reason));
                     }
                     self.counters.retried();
@@ -410,7 +407,7 @@ impl OktaClient {
                 429 => {
                     rate_limited += 1;
                     self.counters.rate_limited();
-                    let wait = wait_after_429(&info, rate_limited, jitter());
+                    let wait = wait_after_429(&info, rate_limited);
                     if rate_limited >= MAX_RATE_LIMITED_ATTEMPTS {
                         return Err(CallError::Transient(format!(
                             "Okta's rate limit: still limited after {rate_limited} attempts to {bucket}"
@@ -426,7 +423,7 @@ impl OktaClient {
                 }
                 500 | 502 | 503 | 504 => {
                     failed += 1;
-                    if failed >= MAX_ERROR_ATTEMPTS || !deadline.sleep(backoff(failed)).await {
+                    if failed >= MAX_ERROR_ATTEMPTS || !OKTA_ERRORS.wait(failed, deadline).await {
                         return Err(CallError::Transient(format!(
                             "{} (after {failed} attempts to {bucket})",
                             answer.describe()
@@ -773,15 +770,6 @@ impl OktaClient {
             _ => Err(answer.unexpected(doing)),
         }
     }
-}
-
-/// Exponential backoff with jitter: about 0.2 s, 0.4 s, 0.8 s, ...
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(200 * 2u64.pow(failures.saturating_sub(1).min(5))) + jitter()
-}
-
-fn jitter() -> Duration {
-    Duration::from_millis(rand::rng().random_range(0..=250))
 }
 
 #[cfg(test)]

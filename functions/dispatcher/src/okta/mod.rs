@@ -23,7 +23,6 @@ mod wire_tests;
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use serde::Deserialize;
 use shared::event::Login;
@@ -32,8 +31,7 @@ use crate::deadline::Deadline;
 
 pub use client::OktaClient;
 
-/// One request never waits longer than this for Okta.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::http::REQUEST_TIMEOUT;
 
 /// An Okta user, as far as the rules care; Okta's JSON is read leniently.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

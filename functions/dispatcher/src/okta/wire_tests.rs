@@ -31,6 +31,7 @@ fn client(server: &MockServer, secret: Value) -> OktaClient {
             default_scopes: DEFAULT_SCOPES.into(),
         },
         SecretSource::Text(secret.to_string()),
+        crate::http::client(),
     )
 }
 

@@ -24,8 +24,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use local_pipeline::fake_okta::{FakeOkta, SeedUser};
 use local_pipeline::fake_slack::{Click, FakeSlack, SlackEndpoint, SlackMessage, find_button};
-use local_pipeline::pipeline::{DEMO_APPROVER, DEMO_NON_APPROVER, Pipeline, oort_event};
+use local_pipeline::pipeline::{DEMO_APPROVER, DEMO_NON_APPROVER, Pipeline};
 use serde_json::Value;
+use shared::testing::OortBody;
 
 use crate::print::{PrintGate, Printer};
 
@@ -169,7 +170,7 @@ pub async fn run(
     let cap = cap();
     let users = held_users(okta, cap);
     let logins: Vec<&str> = users.iter().map(String::as_str).collect();
-    let event = oort_event("FAILED_CHECK", HELD_EVENT_ID, &logins);
+    let event = OortBody::failed_check(HELD_EVENT_ID, &logins).into_json();
 
     // 1. The held event.
     {

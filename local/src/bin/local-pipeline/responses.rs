@@ -15,8 +15,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use local_pipeline::fake_okta::{FakeOkta, SeedUser};
 use local_pipeline::fake_slack::{Click, SlackEndpoint, find_button};
-use local_pipeline::pipeline::{DEMO_APPROVER, Pipeline, PipelineOptions, oort_event};
+use local_pipeline::pipeline::{DEMO_APPROVER, Pipeline, PipelineOptions};
 use local_pipeline::seed::DEMO_QUARANTINE_GROUP_ID;
+use shared::testing::OortBody;
 
 use crate::approvals::{click, send_event, settle};
 use crate::print::{PrintGate, Printer};
@@ -108,8 +109,9 @@ pub async fn run(
             okta.add_user(SeedUser::new(login, login, "ACTIVE"));
         }
         let event_id = format!("demo-check-{action}").replace(':', "-");
-        let mut event = oort_event("FAILED_CHECK", &event_id, &[login]);
-        event["detail"]["checkId"] = serde_json::json!(check);
+        let event = OortBody::failed_check(&event_id, &[login])
+            .check(check, &format!("Demo check ({action})"))
+            .into_json();
         {
             let _printing = gate.lock().await;
             println!("\n== check {check}: its action is {action}");

@@ -2,7 +2,8 @@
 //! own webhooks, with the function URL, the API key and a `curl` command to
 //! start from, and activity printed as it happens until Ctrl-C.
 
-use local_pipeline::pipeline::{Services, oort_event};
+use local_pipeline::pipeline::Services;
+use shared::testing::OortBody;
 
 use crate::print::{PrintGate, Printer, print_banner};
 use crate::{Cli, Finish, base_options, start, stop, stop_signal};
@@ -23,11 +24,11 @@ pub async fn run(cli: &Cli, port: Option<u16>) -> anyhow::Result<Finish> {
     };
     print_banner(&pipeline);
     let url = pipeline.function_url();
-    let body = oort_event(
-        "FAILED_CHECK",
+    let body = OortBody::failed_check(
         "my-first-event",
         &["ana.lima@example.com", "ghost@example.com"],
-    );
+    )
+    .into_json();
     println!(
         "\nAPI key ({}): {}",
         pipeline.api_key_header(),
