@@ -11,6 +11,10 @@
 //! - `GET /api/v1/users/{id}/roles`;
 //! - `POST /api/v1/users/{id}/lifecycle/suspend|unsuspend`;
 //! - `DELETE /api/v1/users/{id}/sessions?oauthTokens=true`;
+//! - `GET /api/v1/groups/{groupId}`, `PUT`/`DELETE
+//!   /api/v1/groups/{groupId}/users/{userId}` and `GET
+//!   /api/v1/users/{id}/groups` (see the `groups` submodule: Okta groups
+//!   only, 403 for an app group, the groups rate-limit bucket);
 //! - `POST /oauth2/v1/token` and `POST /oauth2/v1/global-token-revocation`.
 //!
 //! It answers the way Okta does: SSWS token auth, Okta error bodies and codes,
@@ -50,6 +54,7 @@ use tokio::net::TcpListener;
 use crate::http_stub::{ServerGuard, base_url_for, serve};
 use crate::lock;
 
+mod groups;
 mod jws;
 mod limits;
 mod oauth;
@@ -58,6 +63,7 @@ mod render;
 mod routing;
 mod search;
 
+pub use groups::{GroupState, GroupType};
 pub use limits::{DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, Fault, FaultKind};
 pub use oauth::{
     DEFAULT_TOKEN_LIFETIME, DISPATCHER_SCOPES, DpopPolicy, GLOBAL_TOKEN_REVOCATION_PATH,
@@ -87,6 +93,25 @@ pub enum Operation {
     Token,
     /// `POST /oauth2/v1/global-token-revocation` (Universal Logout)
     GlobalTokenRevocation,
+    /// `GET /api/v1/groups/{groupId}` (the groups bucket, with the two below)
+    GetGroup,
+    /// `PUT /api/v1/groups/{groupId}/users/{userId}`
+    AddGroupMember,
+    /// `DELETE /api/v1/groups/{groupId}/users/{userId}`
+    RemoveGroupMember,
+    /// `GET /api/v1/users/{userId}/groups`
+    ListUserGroups,
+}
+
+impl Operation {
+    /// The key of the operation's own bucket, if it has one: group calls
+    /// share Okta's groups bucket (kept under [`Operation::GetGroup`]).
+    pub fn bucket_key(self) -> Operation {
+        match self {
+            Operation::AddGroupMember | Operation::RemoveGroupMember => Operation::GetGroup,
+            other => other,
+        }
+    }
 }
 
 /// One request as the fake received and answered it.
@@ -232,6 +257,41 @@ impl FakeOkta {
             .collect()
     }
 
+    /// Adds a group; returns its new id (`00g` + 17 characters).
+    pub fn add_group(&self, name: &str, kind: GroupType) -> String {
+        lock(&self.shared.org).add_group(name, kind)
+    }
+
+    /// Adds a group with a known id (settings name it before it exists),
+    /// replacing any group with that id.
+    pub fn add_group_with_id(&self, id: &str, name: &str, kind: GroupType) {
+        lock(&self.shared.org).add_group_with_id(id, name, kind);
+    }
+
+    /// A group by id.
+    pub fn group(&self, id: &str) -> Option<GroupState> {
+        let org = lock(&self.shared.org);
+        org.find_group(id).map(|g| org.groups[g].clone())
+    }
+
+    /// Makes a user (by id or login) a member, as another admin would.
+    /// Returns false if there is no such group or user.
+    pub fn add_group_member(&self, group_id: &str, login_or_id: &str) -> bool {
+        let mut org = lock(&self.shared.org);
+        let (Some(g), Some(i)) = (
+            org.find_group(group_id),
+            org.find_by_id_or_login(login_or_id),
+        ) else {
+            return false;
+        };
+        let id = org.users[i].state.id.clone();
+        let group = &mut org.groups[g];
+        if !group.members.contains(&id) {
+            group.members.push(id);
+        }
+        true
+    }
+
     /// Changes a user's status behind the client's back (as another admin would).
     /// Returns false if there is no such user.
     pub fn set_status(&self, login_or_id: &str, status: &str) -> bool {
@@ -282,7 +342,7 @@ impl FakeOkta {
     pub fn set_rate_limit_for(&self, op: Operation, limit_per_minute: u32) {
         let mut org = lock(&self.shared.org);
         org.op_buckets
-            .entry(op)
+            .entry(op.bucket_key())
             .or_insert_with(|| Bucket::new(limit_per_minute))
             .limit = limit_per_minute;
     }

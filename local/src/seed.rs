@@ -3,13 +3,14 @@
 //! The files in `events/` and the README name these users, each picked to show
 //! one outcome of the dispatcher: suspended, already suspended, protected admin,
 //! found by email rather than login, ambiguous email, deprovisioned, a login
-//! without a domain, and (by its absence) `ghost@example.com`, not found.
+//! without a domain, and (by its absence) `ghost@example.com`, not found;
+//! and a quarantine group (plus an app group that cannot be one).
 //!
 //! It also has the demo OAuth 2.0 service app ([`register_demo_app`]): a
 //! fresh EC P-256 client key, DPoP required, the dispatcher's scopes.
 
 use crate::aws_setup::okta_oauth_secret_json;
-use crate::fake_okta::{DISPATCHER_SCOPES, DpopPolicy, FakeOkta, OAuthApp, SeedUser};
+use crate::fake_okta::{DISPATCHER_SCOPES, DpopPolicy, FakeOkta, GroupType, OAuthApp, SeedUser};
 use crate::okta_keys;
 
 /// The API token the demo fake Okta accepts (`Authorization: SSWS local-okta-token`).
@@ -54,11 +55,23 @@ pub fn demo_users() -> Vec<SeedUser> {
     ]
 }
 
-/// Adds [`demo_users`] to `okta`.
+/// The demo org's quarantine group (an Okta group), for `QUARANTINE_GROUP_ID`.
+pub const DEMO_QUARANTINE_GROUP_ID: &str = "00gdemoquarantine001";
+/// A group imported from a directory (`APP_GROUP`): Okta refuses to change
+/// its members, so it cannot be the quarantine group.
+pub const DEMO_APP_GROUP_ID: &str = "00gdemoappgroup00001";
+
+/// Adds [`demo_users`] and the demo groups to `okta`.
 pub fn seed_demo_org(okta: &FakeOkta) {
     for user in demo_users() {
         okta.add_user(user);
     }
+    okta.add_group_with_id(
+        DEMO_QUARANTINE_GROUP_ID,
+        "oort-quarantine",
+        GroupType::OktaGroup,
+    );
+    okta.add_group_with_id(DEMO_APP_GROUP_ID, "AD: Engineering", GroupType::AppGroup);
 }
 
 /// The demo OAuth 2.0 service app as the dispatcher sees it: what goes into

@@ -1764,3 +1764,690 @@ mod approvals {
         pipeline.shutdown().await;
     }
 }
+
+// ------------------------------------------------ responses per check (CHECK_ACTIONS)
+//
+// The compiled dispatcher with `CHECK_ACTIONS` against the local Okta, whose
+// demo org has the Okta group `DEMO_QUARANTINE_GROUP_ID` and the app group
+// `DEMO_APP_GROUP_ID`.
+
+mod check_actions {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use integration_tests::pipeline::{
+        APPROVER, SECOND_APPROVER, Webhook, approval_options, click, failed_check,
+        message_with_button, slack_texts, start, test_options, wait_for,
+    };
+    use local_pipeline::fake_okta::{Fault, GroupType, Operation};
+    use local_pipeline::fake_slack::Click;
+    use local_pipeline::pipeline::{Pipeline, PipelineOptions};
+    use local_pipeline::seed::{DEMO_APP_GROUP_ID, DEMO_QUARANTINE_GROUP_ID};
+    use serde_json::{Value, json};
+
+    use super::{outcomes_of, settle};
+
+    const POLICY: &str = "e2e-sessions=sessions,e2e-quarantine=quarantine,e2e-notify=notify,e2e-approve=approve:quarantine,*=suspend";
+
+    fn with_policy(mut options: PipelineOptions, policy: &str, group: &str) -> PipelineOptions {
+        options.dispatcher_env.extend([
+            ("CHECK_ACTIONS".into(), policy.into()),
+            ("QUARANTINE_GROUP_ID".into(), group.into()),
+        ]);
+        options
+    }
+
+    /// A failed check of `check_id` naming `users`.
+    fn check(event_id: &str, check_id: &str, users: &[&str]) -> Value {
+        let mut event = failed_check(event_id, users);
+        event["detail"]["checkId"] = json!(check_id);
+        event
+    }
+
+    async fn send(pipeline: &Pipeline, event: &Value) {
+        let (status, answer) = Webhook::new(pipeline).post(event).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(u, o)| (u.to_string(), o.to_string()))
+            .collect()
+    }
+
+    fn members(pipeline: &Pipeline) -> Vec<String> {
+        let okta = pipeline.okta().unwrap();
+        okta.group(DEMO_QUARANTINE_GROUP_ID)
+            .unwrap()
+            .members
+            .iter()
+            .map(|id| okta.user(id).unwrap().login)
+            .collect()
+    }
+
+    /// Writes to Okta for `login`, as `METHOD path-shape` lines.
+    fn writes_for(pipeline: &Pipeline, login: &str) -> Vec<String> {
+        let okta = pipeline.okta().unwrap();
+        let id = okta.user(login).unwrap().id;
+        okta.writes()
+            .iter()
+            .filter(|w| w.user_id.as_deref() == Some(id.as_str()))
+            .map(|w| format!("{} {:?}", w.method, w.operation.unwrap()))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_check_gets_its_action_and_protection_still_wins() {
+        let mut options = with_policy(test_options(), POLICY, DEMO_QUARANTINE_GROUP_ID);
+        options
+            .dispatcher_env
+            .push(("PROTECTED_USERS".into(), "svc.backup".into()));
+        let pipeline = start(options).await;
+        send(
+            &pipeline,
+            &check(
+                "e2e-a-sessions",
+                "e2e-sessions",
+                &["ana.lima@example.com", "omar.haddad@example.com"],
+            ),
+        )
+        .await;
+        send(
+            &pipeline,
+            &check(
+                "e2e-a-quarantine",
+                "e2e-quarantine",
+                &["li.wei@example.com", "root.admin@example.com", "svc.backup"],
+            ),
+        )
+        .await;
+        send(
+            &pipeline,
+            &check(
+                "e2e-a-notify",
+                "E2E-NOTIFY",
+                &["john.smith@example.com", "ghost@example.com"],
+            ),
+        )
+        .await;
+        send(
+            &pipeline,
+            &check("e2e-a-other", "dormant-admin", &["ops1@example.com"]),
+        )
+        .await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(40))
+            .await
+            .unwrap();
+        pipeline
+            .slack()
+            .unwrap()
+            .wait_for_messages(4, Duration::from_secs(10))
+            .await;
+        settle().await;
+        let okta = pipeline.okta().unwrap();
+
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-a-sessions"),
+            expect(&[
+                ("ana.lima@example.com", "sessions cleared"),
+                ("omar.haddad@example.com", "already suspended"),
+            ])
+        );
+        let ana = okta.user("ana.lima@example.com").unwrap();
+        assert_eq!(
+            (
+                ana.status.as_str(),
+                ana.suspended_count,
+                ana.sessions_cleared
+            ),
+            ("ACTIVE", 0, 1)
+        );
+        assert!(ana.oauth_tokens_revoked);
+
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-a-quarantine"),
+            expect(&[
+                ("li.wei@example.com", "quarantined"),
+                ("root.admin@example.com", "protected"),
+                ("svc.backup", "protected"),
+            ])
+        );
+        assert_eq!(members(&pipeline), ["li.wei@example.com"]);
+        assert_eq!(
+            writes_for(&pipeline, "li.wei@example.com"),
+            ["PUT AddGroupMember", "DELETE ClearSessions"],
+            "added first, then sessions cleared"
+        );
+        assert_eq!(okta.user("li.wei@example.com").unwrap().status, "ACTIVE");
+        for protected in ["root.admin@example.com", "svc.backup"] {
+            assert!(writes_for(&pipeline, protected).is_empty(), "{protected}");
+        }
+
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-a-notify"),
+            expect(&[
+                ("john.smith@example.com", "notified"),
+                ("ghost@example.com", "not found"),
+            ])
+        );
+        assert!(writes_for(&pipeline, "jsmith@corp.example.com").is_empty());
+
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-a-other"),
+            expect(&[("ops1@example.com", "suspended")]),
+            "* is suspend"
+        );
+
+        let texts = slack_texts(&pipeline);
+        assert_eq!(texts.len(), 4, "{texts:#?}");
+        for (event, action) in [
+            ("e2e-a-sessions", "sessions"),
+            ("e2e-a-quarantine", "quarantine"),
+            ("e2e-a-notify", "notify"),
+            ("e2e-a-other", "suspend"),
+        ] {
+            let text = texts.iter().find(|t| t.contains(event)).unwrap();
+            assert_eq!(
+                text.matches("Response (CHECK_ACTIONS)").count(),
+                1,
+                "the action is stated once: {text}"
+            );
+            assert!(text.contains(&format!("`{action}`")), "{event}: {text}");
+        }
+        let okta_group = okta.group(DEMO_QUARANTINE_GROUP_ID).unwrap();
+        assert_eq!(okta_group.adds, 1);
+        assert_eq!(
+            okta.requests()
+                .iter()
+                .filter(|r| r.operation == Some(Operation::GetGroup))
+                .count(),
+            1,
+            "the group is checked once per container"
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dry_run_names_each_action_and_writes_nothing() {
+        let mut options = with_policy(test_options(), POLICY, DEMO_QUARANTINE_GROUP_ID);
+        options
+            .dispatcher_env
+            .push(("DRY_RUN".into(), "true".into()));
+        let pipeline = start(options).await;
+        let cases = [
+            ("e2e-d-suspend", "other", "dry run (would suspend)"),
+            (
+                "e2e-d-sessions",
+                "e2e-sessions",
+                "dry run (would clear sessions)",
+            ),
+            (
+                "e2e-d-quarantine",
+                "e2e-quarantine",
+                "dry run (would quarantine)",
+            ),
+            ("e2e-d-notify", "e2e-notify", "dry run (would notify)"),
+            (
+                "e2e-d-approve",
+                "e2e-approve",
+                "dry run (would ask for approval)",
+            ),
+        ];
+        for (event, check_id, _) in cases {
+            send(
+                &pipeline,
+                &check(
+                    event,
+                    check_id,
+                    &["ana.lima@example.com", "root.admin@example.com"],
+                ),
+            )
+            .await;
+        }
+        pipeline
+            .wait_until_drained(Duration::from_secs(40))
+            .await
+            .unwrap();
+        pipeline
+            .slack()
+            .unwrap()
+            .wait_for_messages(cases.len(), Duration::from_secs(10))
+            .await;
+        for (event, _, word) in cases {
+            assert_eq!(
+                outcomes_of(&pipeline, event),
+                expect(&[
+                    ("ana.lima@example.com", word),
+                    ("root.admin@example.com", "protected"),
+                ]),
+                "{event}"
+            );
+        }
+        let okta = pipeline.okta().unwrap();
+        assert!(okta.writes().is_empty(), "{:?}", okta.writes());
+        assert!(members(&pipeline).is_empty());
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dry_run_of_a_quarantine_says_when_the_group_is_not_usable() {
+        let mut options = with_policy(test_options(), POLICY, DEMO_APP_GROUP_ID);
+        options
+            .dispatcher_env
+            .push(("DRY_RUN".into(), "true".into()));
+        let pipeline = start(options).await;
+        send(
+            &pipeline,
+            &check(
+                "e2e-dry-app-group",
+                "e2e-quarantine",
+                &["ana.lima@example.com"],
+            ),
+        )
+        .await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        pipeline
+            .slack()
+            .unwrap()
+            .wait_for_messages(1, Duration::from_secs(10))
+            .await;
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-dry-app-group"),
+            expect(&[("ana.lima@example.com", "dry run (would quarantine)")])
+        );
+        let texts = slack_texts(&pipeline);
+        assert!(
+            texts[0].contains("but it would fail now")
+                && texts[0].contains("is a APP_GROUP group, not an OKTA_GROUP"),
+            "{}",
+            texts[0]
+        );
+        let okta = pipeline.okta().unwrap();
+        assert!(okta.writes().is_empty(), "{:?}", okta.writes());
+        assert_eq!(pipeline.dlq_depth().await.unwrap().total(), 0);
+        assert_eq!(
+            pipeline.queue_depth().await.unwrap().total(),
+            0,
+            "a dry run is not kept for a redrive"
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_quarantine_interrupted_after_the_add_is_finished_on_redelivery_and_released() {
+        let pipeline = start(with_policy(
+            approval_options(),
+            POLICY,
+            DEMO_QUARANTINE_GROUP_ID,
+        ))
+        .await;
+        let okta = pipeline.okta().unwrap();
+        // Clearing sessions fails on the first delivery (all its attempts).
+        okta.inject(
+            Fault::server_error(503)
+                .on(Operation::ClearSessions)
+                .times(3),
+        );
+        send(
+            &pipeline,
+            &check("e2e-redeliver", "e2e-quarantine", &["ana.lima@example.com"]),
+        )
+        .await;
+        let summary = message_with_button(
+            &pipeline,
+            "e2e-redeliver",
+            "release",
+            Some("ana.lima@example.com"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|| panic!("a summary with Release: {:#?}", slack_texts(&pipeline)));
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-redeliver"),
+            expect(&[("ana.lima@example.com", "already quarantined")]),
+            "the redelivery finds the member this event added"
+        );
+        let group = okta.group(DEMO_QUARANTINE_GROUP_ID).unwrap();
+        assert_eq!(group.adds, 1, "added once across deliveries");
+        assert_eq!(members(&pipeline), ["ana.lima@example.com"]);
+        let ana = okta.user("ana.lima@example.com").unwrap();
+        assert!(ana.sessions_cleared >= 1 && ana.oauth_tokens_revoked);
+        assert_eq!(slack_texts(&pipeline).len(), 1, "one summary");
+
+        let release = click(
+            &pipeline,
+            &summary,
+            &Click::release("ana.lima@example.com", APPROVER),
+        )
+        .await;
+        assert_eq!(release.status, 200, "{}", release.answer);
+        assert!(
+            release
+                .summary()
+                .starts_with("Release of ana.lima@example.com requested"),
+            "{}",
+            release.summary()
+        );
+        wait_for("the release", Duration::from_secs(20), || {
+            let left = members(&pipeline);
+            async move { left.is_empty().then_some(()) }
+        })
+        .await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        let record = pipeline
+            .store()
+            .get_undo(&ana.id, "e2e-redeliver")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.result.as_deref(), Some("released"));
+        assert_eq!(okta.group(DEMO_QUARANTINE_GROUP_ID).unwrap().removes, 1);
+        assert_eq!(
+            okta.user("ana.lima@example.com").unwrap().status,
+            "ACTIVE",
+            "release does not touch the status"
+        );
+        let again = click(
+            &pipeline,
+            &summary,
+            &Click::release("ana.lima@example.com", SECOND_APPROVER),
+        )
+        .await;
+        assert!(
+            again
+                .summary()
+                .contains("Release of ana.lima@example.com was already requested by <@U0APPROVER>"),
+            "{}",
+            again.summary()
+        );
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn approve_holds_until_approved_then_quarantines_and_only_our_members_are_released() {
+        let pipeline = start(with_policy(
+            approval_options(),
+            POLICY,
+            DEMO_QUARANTINE_GROUP_ID,
+        ))
+        .await;
+        let okta = pipeline.okta().unwrap();
+        // li.wei is in the group already, put there by someone else.
+        assert!(okta.add_group_member(DEMO_QUARANTINE_GROUP_ID, "li.wei@example.com"));
+        let users = [
+            "ana.lima@example.com",
+            "li.wei@example.com",
+            "root.admin@example.com",
+        ];
+        send(&pipeline, &check("e2e-approve", "e2e-approve", &users)).await;
+        let held = message_with_button(
+            &pipeline,
+            "e2e-approve",
+            "approve",
+            None,
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("a held summary with Approve");
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-approve"),
+            expect(&[
+                ("ana.lima@example.com", "held"),
+                ("li.wei@example.com", "held"),
+                ("root.admin@example.com", "held"),
+            ])
+        );
+        let held_text = held.message.to_string();
+        assert!(held_text.contains("approve:quarantine"), "{held_text}");
+        assert!(
+            held_text.contains("This quarantines 3 users in Okta now"),
+            "the Approve dialog says what approving does: {held_text}"
+        );
+        assert!(okta.writes().is_empty(), "nothing before approval");
+
+        let approved = click(&pipeline, &held, &Click::approve(APPROVER)).await;
+        assert_eq!(approved.status, 200, "{}", approved.answer);
+        wait_for("the approval carried out", Duration::from_secs(30), || {
+            let m = members(&pipeline);
+            async move {
+                m.contains(&"ana.lima@example.com".to_string())
+                    .then_some(())
+            }
+        })
+        .await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-approve"),
+            expect(&[
+                ("ana.lima@example.com", "quarantined"),
+                ("li.wei@example.com", "already quarantined"),
+                ("root.admin@example.com", "protected"),
+            ])
+        );
+        assert_eq!(okta.user("ana.lima@example.com").unwrap().status, "ACTIVE");
+        let posts = pipeline
+            .slack()
+            .unwrap()
+            .wait_for_response_posts(&approved.response_url, 1, Duration::from_secs(10))
+            .await;
+        let rewritten = posts
+            .iter()
+            .find(|p| p.accepted())
+            .expect("the summary rewritten")
+            .body
+            .to_string();
+        assert!(
+            rewritten.contains(r#"\"action_id\":\"release\""#)
+                || rewritten.contains(r#""action_id":"release""#),
+            "{rewritten}"
+        );
+        assert!(rewritten.contains("ana.lima@example.com"), "{rewritten}");
+
+        // li.wei was not added by this product: Release is refused.
+        let li = okta.user("li.wei@example.com").unwrap();
+        let not_ours = integration_tests::pipeline::post_to_slack(
+            &pipeline,
+            &json!({"text": "x", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "li"},
+                "accessory": shared::decision::release_button("e2e-approve", &li.id, &li.login).unwrap()}]}),
+        )
+        .await;
+        let refused = click(
+            &pipeline,
+            &not_ours,
+            &Click::release("li.wei@example.com", APPROVER),
+        )
+        .await;
+        assert_eq!(refused.status, 200);
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        let record = wait_for("the refused release", Duration::from_secs(20), || {
+            let store = pipeline.store();
+            let id = li.id.clone();
+            async move {
+                store
+                    .get_undo(&id, "e2e-approve")
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|r| r.result.is_some())
+            }
+        })
+        .await;
+        assert!(
+            record
+                .result
+                .as_deref()
+                .unwrap()
+                .starts_with("refused: oort-okta-lockout has no record of quarantining"),
+            "{record:?}"
+        );
+        assert!(members(&pipeline).contains(&"li.wei@example.com".to_string()));
+        assert_eq!(okta.group(DEMO_QUARANTINE_GROUP_ID).unwrap().removes, 0);
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unusable_group_fails_quarantine_users_writes_nothing_and_the_event_is_kept() {
+        // An app group: Okta would refuse to change its members.
+        let pipeline = start(with_policy(test_options(), POLICY, DEMO_APP_GROUP_ID)).await;
+        send(
+            &pipeline,
+            &check(
+                "e2e-app-group",
+                "e2e-quarantine",
+                &["ana.lima@example.com", "li.wei@example.com"],
+            ),
+        )
+        .await;
+        pipeline
+            .slack()
+            .unwrap()
+            .wait_for_messages(1, Duration::from_secs(30))
+            .await;
+        let texts = slack_texts(&pipeline);
+        assert!(
+            texts[0].contains("is a APP_GROUP group, not an OKTA_GROUP"),
+            "{}",
+            texts[0]
+        );
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-app-group"),
+            expect(&[
+                ("ana.lima@example.com", "failed"),
+                ("li.wei@example.com", "failed"),
+            ])
+        );
+        let okta = pipeline.okta().unwrap();
+        assert!(okta.writes().is_empty(), "{:?}", okta.writes());
+        // Kept until a person fixes it: every delivery, then the dead-letter queue.
+        wait_for("the dead-letter queue", Duration::from_secs(40), || {
+            let p = &pipeline;
+            async move { (p.dlq_depth().await.ok()?.total() == 1).then_some(()) }
+        })
+        .await;
+        assert!(okta.writes().is_empty());
+        pipeline.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_group_is_reported_and_a_fix_is_picked_up_on_the_next_delivery() {
+        const LATER: &str = "00gcreatedlater00001";
+        let pipeline = start(with_policy(test_options(), POLICY, LATER)).await;
+        send(
+            &pipeline,
+            &check("e2e-no-group", "e2e-quarantine", &["ana.lima@example.com"]),
+        )
+        .await;
+        pipeline
+            .slack()
+            .unwrap()
+            .wait_for_messages(1, Duration::from_secs(30))
+            .await;
+        let texts = slack_texts(&pipeline);
+        assert!(
+            texts[0].contains("does not exist in Okta (404)") && texts[0].contains(LATER),
+            "{}",
+            texts[0]
+        );
+        let okta = pipeline.okta().unwrap();
+        assert!(okta.writes().is_empty(), "{:?}", okta.writes());
+        // Someone creates the group: the next delivery quarantines.
+        okta.add_group_with_id(LATER, "oort-quarantine", GroupType::OktaGroup);
+        pipeline
+            .slack()
+            .unwrap()
+            .wait_for_messages(2, Duration::from_secs(30))
+            .await;
+        pipeline
+            .wait_until_drained(Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes_of(&pipeline, "e2e-no-group"),
+            expect(&[("ana.lima@example.com", "quarantined")])
+        );
+        let ana = okta.user("ana.lima@example.com").unwrap();
+        assert_eq!(okta.group(LATER).unwrap().members, [ana.id]);
+        assert_eq!(pipeline.dlq_depth().await.unwrap().total(), 0);
+        pipeline.shutdown().await;
+    }
+
+    #[test]
+    fn a_bad_policy_stops_the_dispatcher_at_start_up_naming_the_setting() {
+        let (_, dispatcher) = local_pipeline::pipeline::function_binaries(
+            &local_pipeline::pipeline::lambda_bin_dir(),
+        )
+        .unwrap();
+        // The log line is JSON: quotes inside the message are escaped there.
+        let cases: [(&str, Option<&str>, &[&str]); 5] = [
+            (
+                "no-mfa",
+                None,
+                &["CHECK_ACTIONS is invalid: entry 1", "is not checkId=action"],
+            ),
+            (
+                "no-mfa=lock",
+                None,
+                &[
+                    "CHECK_ACTIONS is invalid: entry 1",
+                    "unknown action",
+                    "lock",
+                ],
+            ),
+            (
+                "a=suspend,A=notify",
+                None,
+                &["CHECK_ACTIONS is invalid: check", "is named twice"],
+            ),
+            (
+                "a=quarantine",
+                None,
+                &["CHECK_ACTIONS is invalid", "QUARANTINE_GROUP_ID is not set"],
+            ),
+            (
+                "a=quarantine",
+                Some("00g/../x"),
+                &["QUARANTINE_GROUP_ID is invalid"],
+            ),
+        ];
+        for (policy, group, wanted) in cases {
+            let mut command = std::process::Command::new(&dispatcher);
+            command
+                .env_clear()
+                .env("OKTA_ORG_URL", "https://acme.okta.com")
+                .env("OKTA_SECRET_ID", "okta")
+                .env("SLACK_SECRET_ID", "slack")
+                .env("CHECK_ACTIONS", policy);
+            if let Some(group) = group {
+                command.env("QUARANTINE_GROUP_ID", group);
+            }
+            let output = command.output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(!output.status.success(), "{policy}: started");
+            for part in wanted {
+                assert!(text.contains(part), "{policy}: {part}: {text}");
+            }
+        }
+    }
+}

@@ -330,7 +330,7 @@ impl Actions {
         Ok(match button.action {
             Action::Approve => self.approve(&button, &click, now, log).await,
             Action::Dismiss => self.decide(&button, &click, now, None, log).await,
-            Action::Unsuspend => self.unsuspend(&button, &click, now, log).await,
+            Action::Unsuspend | Action::Release => self.undo(&button, &click, now, log).await,
         })
     }
 
@@ -457,7 +457,8 @@ impl Actions {
         }
     }
 
-    async fn unsuspend(
+    /// Unsuspend or Release: record once per user and event, then queue.
+    async fn undo(
         &self,
         button: &Button,
         click: &Interaction,
@@ -485,7 +486,7 @@ impl Actions {
                     log.reason = Some(format!("already requested by {first}"));
                     return (
                         Outcome::AlreadyDone,
-                        reply::already_undone(&user.login, &first, at),
+                        reply::already_undone(button.action, &user.login, &first, at),
                     );
                 }
                 log.reason = Some(format!(
@@ -514,16 +515,19 @@ impl Actions {
                 )
                 .await;
             if let Err(e) = marked {
-                tracing::error!(event_id = %button.event_id, error = %e, "could not mark an unsuspend not queued; the next click sends it again");
+                tracing::error!(event_id = %button.event_id, action = button.action.as_str(), error = %e, "could not mark an undo not queued; the next click sends it again");
             }
             return (Outcome::Failed, reply::not_queued());
         }
         if !again {
-            (Outcome::Queued, reply::unsuspend_requested(&user.login))
+            (
+                Outcome::Queued,
+                reply::undo_requested(button.action, &user.login),
+            )
         } else {
             (
                 Outcome::AlreadyDone,
-                reply::already_undone(&user.login, &first_by, first_at),
+                reply::already_undone(button.action, &user.login, &first_by, first_at),
             )
         }
     }

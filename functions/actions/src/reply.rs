@@ -52,6 +52,21 @@ pub fn unsuspend_requested(login: &str) -> String {
     )
 }
 
+pub fn release_requested(login: &str) -> String {
+    format!(
+        "Release of {} requested: the dispatcher checks that oort-okta-lockout added them to the quarantine group, then removes them from it.",
+        escape(login)
+    )
+}
+
+/// What an Unsuspend or Release click is answered.
+pub fn undo_requested(action: Action, login: &str) -> String {
+    match action {
+        Action::Release => release_requested(login),
+        _ => unsuspend_requested(login),
+    }
+}
+
 /// Someone decided on the event before.
 pub fn already_decided(action: Action, by: &str, at: OffsetDateTime) -> String {
     format!(
@@ -61,10 +76,15 @@ pub fn already_decided(action: Action, by: &str, at: OffsetDateTime) -> String {
     )
 }
 
-/// Someone asked for this unsuspend before.
-pub fn already_undone(login: &str, by: &str, at: OffsetDateTime) -> String {
+/// Someone asked for this unsuspend (or release) before.
+pub fn already_undone(action: Action, login: &str, by: &str, at: OffsetDateTime) -> String {
     format!(
-        "Unsuspend of {} was already requested by <@{by}> at {}: nothing more was done.",
+        "{} of {} was already requested by <@{by}> at {}: nothing more was done.",
+        if action == Action::Release {
+            "Release"
+        } else {
+            "Unsuspend"
+        },
         escape(login),
         format_time(at)
     )

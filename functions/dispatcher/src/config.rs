@@ -7,6 +7,8 @@ use std::time::Duration;
 use shared::config::{self, ConfigError, Lookup};
 use url::Url;
 
+use crate::check_actions::{self, CheckActions};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `OKTA_ORG_URL`: `https://<org>.okta.com` (http only for loopback).
@@ -55,6 +57,10 @@ pub struct Config {
     /// `UNIVERSAL_LOGOUT`: after suspending, revoke the user's tokens in
     /// every app that supports Universal Logout.
     pub universal_logout: bool,
+    /// `CHECK_ACTIONS`: what each check does to its users (default `*=suspend`).
+    pub check_actions: CheckActions,
+    /// `QUARANTINE_GROUP_ID`: the Okta group `quarantine` adds users to.
+    pub quarantine_group_id: Option<String>,
 }
 
 impl Config {
@@ -63,6 +69,12 @@ impl Config {
     }
 
     pub fn from_lookup(env: &impl Lookup) -> Result<Config, ConfigError> {
+        let quarantine_group_id =
+            check_actions::group_id(config::optional(env, check_actions::GROUP_SETTING))?;
+        let check_actions = CheckActions::parse(
+            config::optional(env, check_actions::SETTING).as_deref(),
+            quarantine_group_id.is_some(),
+        )?;
         let slack_api = config::optional(env, "SLACK_API_URL")
             .unwrap_or_else(|| "https://slack.com/api".into());
         Ok(Config {
@@ -102,6 +114,8 @@ impl Config {
                 .into_iter()
                 .map(|p| p.to_ascii_uppercase())
                 .collect(),
+            check_actions,
+            quarantine_group_id,
         })
     }
 }
@@ -211,6 +225,8 @@ mod tests {
         assert_eq!(c.okta_max_concurrency, 4);
         assert_eq!(c.max_receive_count, 5);
         assert!(!c.universal_logout);
+        assert!(c.check_actions.is_default());
+        assert_eq!(c.quarantine_group_id, None);
         assert!(
             from(&[("UNIVERSAL_LOGOUT", "true")])
                 .unwrap()
@@ -296,6 +312,28 @@ mod tests {
             assert!(from(&[("OKTA_ORG_URL", good)]).is_ok(), "{good}");
         }
         assert!(from(&[("SLACK_API_URL", "http://slack.example.com/api")]).is_err());
+    }
+
+    #[test]
+    fn check_actions_and_the_group_are_read_together() {
+        let c = from(&[
+            ("CHECK_ACTIONS", "no-mfa=quarantine,*=notify"),
+            ("QUARANTINE_GROUP_ID", "00gQuarantine"),
+        ])
+        .unwrap();
+        assert!(c.check_actions.quarantines());
+        assert_eq!(c.quarantine_group_id.as_deref(), Some("00gQuarantine"));
+        let err = from(&[("CHECK_ACTIONS", "no-mfa=quarantine")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("CHECK_ACTIONS is invalid") && err.contains("QUARANTINE_GROUP_ID"),
+            "{err}"
+        );
+        let err = from(&[("QUARANTINE_GROUP_ID", "00g/x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("QUARANTINE_GROUP_ID is invalid"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! People's decisions from Slack, carried out: Approve or Dismiss a held
-//! event, Unsuspend a user this product suspended.
+//! event, Unsuspend a user this product suspended, Release a user it
+//! quarantined (out of the quarantine group).
 //!
 //! The actions function verifies, authorizes and records each click, then
 //! queues it; every Okta write still happens here, with the same client,
@@ -11,11 +12,11 @@
 use serde_json::json;
 use shared::decision::{Action, Decision, format_time};
 use shared::event::OortEvent;
-use shared::store::{HeldLookup, Store};
+use shared::store::{ActionKind, HeldLookup, Store};
 
 use crate::deadline::Deadline;
 use crate::handler::{Dispatcher, Failure};
-use crate::okta::{CallContext, CallError, Directory, Unsuspension};
+use crate::okta::{CallContext, CallError, Directory, Membership, Unsuspension};
 use crate::outcome::UserReport;
 use crate::summary::{self, Context, FollowUp, Mode, escape};
 
@@ -40,6 +41,7 @@ impl Dispatcher {
                     .await
             }
             Action::Unsuspend => self.unsuspend(store, decision, deadline).await,
+            Action::Release => self.release(store, decision, deadline).await,
         }
     }
 
@@ -106,21 +108,30 @@ impl Dispatcher {
                 // stays. A held event has no progress of its own, so the
                 // record is the approval's.
                 let settled = self.settled_earlier(event_id).await;
+                // The check's policy, an approve resolved to what it asks for.
+                let action = self
+                    .config
+                    .check_actions
+                    .for_check(event.check_id.as_deref())
+                    .approved();
                 let results = self
-                    .run_users(&event, event_id, false, &settled, deadline)
+                    .run_users(&event, event_id, false, action, &settled, deadline)
                     .await;
                 if results.iter().any(|r| !r.is_final()) {
                     self.keep_progress(&event, event_id, &settled, &results)
                         .await;
                 }
+                let undoable = self.record_actions(event_id, &results).await;
                 let (follow_up, left, _) = self.follow_up(&results, delivery, last_delivery)?;
                 unfinished = left;
                 let reports: Vec<UserReport> = results.iter().map(|r| r.report().clone()).collect();
                 self.metrics.users(&reports);
                 let ctx = Context { follow_up, ..ctx };
-                let message = summary::summary(&ctx, &Mode::Acted, &reports)
+                let message = summary::summary(&ctx, &Mode::Acted, &reports);
+                let message = self
+                    .with_check_action(message, action)
                     .with_note(&format!(":white_check_mark: *Approved* by {who}."));
-                let message = self.offer_undo(message, event_id, &results).await;
+                let message = self.offer_undo(message, event_id, &undoable);
                 let tally = crate::outcome::counts(&reports)
                     .iter()
                     .map(|(o, n)| format!("{n} {o}"))
@@ -183,6 +194,11 @@ impl Dispatcher {
                 "oort-okta-lockout has no record of suspending `{}` in this event: nothing was changed",
                 escape(login)
             )),
+            Some(done) if done.action != ActionKind::Suspend => Refused(format!(
+                "oort-okta-lockout did not suspend `{}` in this event (it did: {}): nothing was changed",
+                escape(login),
+                done.action.as_str()
+            )),
             Some(_) => match self.okta.get_user(&user.okta_user_id, &ctx).await {
                 Ok(None) => Refused(format!(
                     "`{}` no longer exists in Okta: nothing was changed",
@@ -229,6 +245,101 @@ impl Dispatcher {
             okta_user_id = user.okta_user_id.as_str(),
             by = %decision.by,
             outcome = if matches!(outcome, Done) { "unsuspended" } else { "unsuspend refused" },
+            okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
+            "user outcome"
+        );
+        let body = json!({"response_type": "in_channel", "replace_original": false, "text": text});
+        if !self.reply(decision, &body, deadline).await {
+            let message = summary::SlackMessage {
+                text: text.clone(),
+                blocks: vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})],
+            };
+            self.slack
+                .post(&message, deadline)
+                .await
+                .map_err(|e| Failure::Slack(e.to_string()))?;
+        }
+        store
+            .update_undo_result(&user.okta_user_id, event_id, &result)
+            .await
+            .map_err(store_failed)
+    }
+
+    /// Release: removes a user this product quarantined from the group.
+    async fn release(
+        &self,
+        store: &Store,
+        decision: &Decision,
+        deadline: Deadline,
+    ) -> Result<(), Failure> {
+        let event_id = decision.event_id.as_str();
+        let Some(user) = &decision.user else {
+            return Err(Failure::Unreadable(
+                "a Release decision names no user".into(),
+            ));
+        };
+        let store_failed = |e: shared::store::StoreError| Failure::Store(e.to_string());
+        if let Some(undo) = store
+            .get_undo(&user.okta_user_id, event_id)
+            .await
+            .map_err(store_failed)?
+            && undo.result.is_some()
+        {
+            tracing::info!(event_id, user = %user.login, "release already carried out; nothing done again");
+            return Ok(());
+        }
+        let login = &user.login;
+        let ctx = CallContext::new(event_id, login, deadline);
+        let record = store
+            .find_action(&user.okta_user_id, event_id)
+            .await
+            .map_err(store_failed)?;
+        // Only what this product did is undone.
+        let outcome = match (record, self.config.quarantine_group_id.as_deref()) {
+            (Some(done), Some(group)) if done.action == ActionKind::Quarantine => {
+                match self
+                    .okta
+                    .remove_from_group(group, &user.okta_user_id, &ctx)
+                    .await
+                {
+                    Ok(Membership::Done) => Done,
+                    Ok(Membership::NotFound { okta }) => Refused(format!(
+                        "Okta no longer has `{}` or the quarantine group: {}",
+                        escape(login),
+                        escape(&okta)
+                    )),
+                    Err(e) => return Err(unsuspend_failure(e)),
+                }
+            }
+            (Some(_), None) => {
+                Refused("QUARANTINE_GROUP_ID is not set any more: nothing was changed".into())
+            }
+            _ => Refused(format!(
+                "oort-okta-lockout has no record of quarantining `{}` in this event: nothing was changed",
+                escape(login)
+            )),
+        };
+        let (text, result) = match &outcome {
+            Done => (
+                format!(
+                    ":leftwards_arrow_with_hook: `{}` was *released* from the quarantine group by <@{}> at {} (their sessions are not restored; they sign in again).",
+                    escape(login),
+                    escape(&decision.by),
+                    format_time(decision.at)
+                ),
+                "released".to_string(),
+            ),
+            Refused(why) => (
+                format!(":no_entry_sign: Release refused: {why}."),
+                format!("refused: {why}"),
+            ),
+        };
+        tracing::info!(
+            event_id,
+            user = login.as_str(),
+            okta_user_id = user.okta_user_id.as_str(),
+            by = %decision.by,
+            outcome = if matches!(outcome, Done) { "released" } else { "release refused" },
             okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
             "user outcome"
         );

@@ -23,13 +23,15 @@ use shared::event::OortEvent;
 use shared::metrics::Emitter;
 use shared::secrets::SecretReader;
 
+use crate::check_actions::{CheckAction, Write};
 use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::lockout::{Rules, UserResult, lock_out};
 use crate::metrics::DispatcherMetrics;
 use crate::okta::OktaClient;
 use crate::okta::client::OktaSettings;
-use crate::okta::credential::{DEFAULT_SCOPES, UNIVERSAL_LOGOUT_SCOPE};
+use crate::okta::credential::{DEFAULT_SCOPES, GROUPS_SCOPE, UNIVERSAL_LOGOUT_SCOPE};
+use crate::okta::{CallContext, CallError, Directory};
 use crate::outcome::{Outcome, UserReport};
 use crate::policy::{Plan, plan, provider_skip};
 use crate::progress::{PROGRESS_RETENTION, Settled};
@@ -74,6 +76,10 @@ pub struct Dispatcher {
     pub(crate) store: Option<Store>,
     /// One EMF line per processed record (stdout).
     pub(crate) metrics: DispatcherMetrics,
+    /// Set once `QUARANTINE_GROUP_ID` was found usable: checked once per
+    /// container. An unusable answer is not kept, so a fix is seen by the
+    /// next event (or redrive).
+    quarantine_group_ok: std::sync::OnceLock<()>,
 }
 
 impl Dispatcher {
@@ -83,6 +89,9 @@ impl Dispatcher {
         let mut default_scopes = DEFAULT_SCOPES.to_string();
         if config.universal_logout {
             default_scopes = format!("{default_scopes} {UNIVERSAL_LOGOUT_SCOPE}");
+        }
+        if config.check_actions.quarantines() {
+            default_scopes = format!("{default_scopes} {GROUPS_SCOPE}");
         }
         let okta = OktaClient::new(
             OktaSettings {
@@ -109,6 +118,7 @@ impl Dispatcher {
             sqs: None,
             store: None,
             metrics: DispatcherMetrics::new(Emitter::stdout("dispatcher")),
+            quarantine_group_ok: std::sync::OnceLock::new(),
         }
     }
 
@@ -306,6 +316,10 @@ impl Dispatcher {
             follow_up: FollowUp::None,
         };
         let plan = plan(&event, &self.config);
+        let action = self
+            .config
+            .check_actions
+            .for_check(event.check_id.as_deref());
         self.metrics.planned(&event, &plan);
         tracing::info!(
             event_id = %event_id,
@@ -316,6 +330,7 @@ impl Dispatcher {
             user_count = event.users.len(),
             delivery,
             plan = ?plan,
+            check_action = %action,
             "event received"
         );
 
@@ -334,6 +349,7 @@ impl Dispatcher {
                 let reports = with_invalid(&event, &event_id, reports);
                 self.metrics.users(&reports);
                 let message = summary::summary(&ctx, &Mode::Held(reason.clone()), &reports);
+                let message = self.with_check_action(message, action);
                 let message = self
                     .offer_approval(message, record, &event, &event_id, &reason)
                     .await?;
@@ -346,12 +362,18 @@ impl Dispatcher {
                     false => self.settled_earlier(&event_id).await,
                 };
                 let results = self
-                    .run_users(&event, &event_id, dry_run, &settled, deadline)
+                    .run_users(&event, &event_id, dry_run, action, &settled, deadline)
                     .await;
                 if !dry_run && results.iter().any(|r| !r.is_final()) {
                     self.keep_progress(&event, &event_id, &settled, &results)
                         .await;
                 }
+                // Recorded before anything can return the message: a
+                // quarantine whose next step failed is still ours to release.
+                let undoable = match dry_run {
+                    true => Undoable::default(),
+                    false => self.record_actions(&event_id, &results).await,
+                };
                 let (follow_up, unfinished, blocked) =
                     self.follow_up(&results, delivery, last_delivery)?;
                 let reports: Vec<UserReport> = results.iter().map(|r| r.report().clone()).collect();
@@ -360,13 +382,14 @@ impl Dispatcher {
                 let mode = if dry_run { Mode::DryRun } else { Mode::Acted };
                 let ctx = Context { follow_up, ..ctx };
                 let mut message = summary::summary(&ctx, &mode, &reports);
+                message = self.with_check_action(message, action);
                 if dry_run {
                     let reason = "a dry run (DRY_RUN)".to_string();
                     message = self
                         .offer_approval(message, record, &event, &event_id, &reason)
                         .await?;
                 } else {
-                    message = self.offer_undo(message, &event_id, &results).await;
+                    message = self.offer_undo(message, &event_id, &undoable);
                 }
                 (message, unfinished, blocked)
             }
@@ -389,11 +412,16 @@ impl Dispatcher {
     /// `OKTA_MAX_CONCURRENCY` at a time.
     /// Users in `settled` keep the outcome an earlier delivery gave them,
     /// with no Okta call.
+    /// `action` is the check's policy (an approved one already resolved to
+    /// its write). A quarantine first checks the group: when it is not
+    /// usable, every user who would be quarantined fails with why, and
+    /// nothing is written.
     pub(crate) async fn run_users(
         &self,
         event: &OortEvent,
         event_id: &str,
         dry_run: bool,
+        action: CheckAction,
         settled: &Settled,
         deadline: Deadline,
     ) -> Vec<UserResult> {
@@ -402,11 +430,30 @@ impl Dispatcher {
             protected_users: &self.config.protected_users,
             protect_admins: self.config.protect_admins,
             universal_logout: self.config.universal_logout,
+            action,
+            quarantine_group: self.config.quarantine_group_id.as_deref(),
         };
         // Okta work stops early enough to leave time for the summary.
         let okta_deadline = deadline.earlier_by(slack_reserve(deadline.remaining()));
         let act_on = &self.config.act_on_providers;
-        stream::iter(&event.users)
+        // A quarantine checks its group first; a dry run checks it too, and
+        // says so instead of failing anyone.
+        let group_problem = match action.write() {
+            Some(Write::Quarantine)
+                if (dry_run || action == CheckAction::Now(Write::Quarantine))
+                    && event
+                        .users
+                        .iter()
+                        .any(|l| settled.get(&l.folded()).is_none()) =>
+            {
+                self.check_quarantine_group(event_id, okta_deadline)
+                    .await
+                    .err()
+            }
+            _ => None,
+        };
+        let acting_problem = group_problem.as_ref().filter(|_| !dry_run);
+        let mut results: Vec<UserResult> = stream::iter(&event.users)
             .map(|login| async {
                 if let Some(report) = settled.get(&login.folded()) {
                     tracing::info!(
@@ -417,14 +464,98 @@ impl Dispatcher {
                     );
                     return UserResult::Done(report.clone());
                 }
-                match provider_skip(event, login, act_on) {
-                    Some(reason) => skipped(login, event_id, reason),
-                    None => lock_out(&self.okta, login, &rules, event_id, okta_deadline).await,
+                match (provider_skip(event, login, act_on), acting_problem) {
+                    (Some(reason), _) => skipped(login, event_id, reason),
+                    (None, Some(problem)) => problem.for_user(login, event_id),
+                    (None, None) => {
+                        lock_out(&self.okta, login, &rules, event_id, okta_deadline).await
+                    }
                 }
             })
             .buffered(self.config.okta_max_concurrency)
             .collect()
-            .await
+            .await;
+        if let (true, Some(problem)) = (dry_run, &group_problem) {
+            for result in &mut results {
+                if let UserResult::Done(report) = result
+                    && matches!(
+                        report.outcome,
+                        Outcome::DryRunQuarantine | Outcome::DryRunApprove
+                    )
+                {
+                    let detail = report.detail.take().unwrap_or_default();
+                    report.detail = Some(format!(
+                        "{detail}; but it would fail now: {}",
+                        problem.reason()
+                    ));
+                }
+            }
+        }
+        results
+    }
+
+    /// Whether `QUARANTINE_GROUP_ID` exists and is an Okta group, asked
+    /// once per container (a usable answer is kept).
+    async fn check_quarantine_group(
+        &self,
+        event_id: &str,
+        deadline: Deadline,
+    ) -> Result<(), GroupProblem> {
+        if self.quarantine_group_ok.get().is_some() {
+            return Ok(());
+        }
+        let Some(group) = self.config.quarantine_group_id.as_deref() else {
+            return Err(GroupProblem::Blocked(
+                "CHECK_ACTIONS quarantines, but QUARANTINE_GROUP_ID is not set".into(),
+            ));
+        };
+        let ctx = CallContext::new(event_id, "(quarantine group)", deadline);
+        let problem = match self.okta.get_group(group, &ctx).await {
+            Ok(Some(found)) if found.is_okta_group() => {
+                let _ = self.quarantine_group_ok.set(());
+                tracing::info!(
+                    event_id,
+                    quarantine_group = group,
+                    okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
+                    "quarantine group checked: an Okta group"
+                );
+                return Ok(());
+            }
+            Ok(Some(found)) => GroupProblem::Blocked(format!(
+                "the quarantine group QUARANTINE_GROUP_ID={group} is a {} group, not an OKTA_GROUP: Okta lets the API change members of groups created in Okta only; nothing was changed",
+                found.kind()
+            )),
+            Ok(None) => GroupProblem::Blocked(format!(
+                "the quarantine group QUARANTINE_GROUP_ID={group} does not exist in Okta (404): create it or fix the setting (README: Responses per check); nothing was changed"
+            )),
+            Err(CallError::Transient(reason)) => GroupProblem::Retry(format!(
+                "could not check the quarantine group {group}: {reason}; nothing was changed"
+            )),
+            Err(e) => GroupProblem::Blocked(format!(
+                "could not check the quarantine group {group}: {e} (the Okta credential needs okta.groups.manage); nothing was changed"
+            )),
+        };
+        tracing::error!(
+            event_id,
+            quarantine_group = group,
+            reason = problem.reason(),
+            okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
+            "quarantine group not usable"
+        );
+        Err(problem)
+    }
+
+    /// Adds the check's action to a summary when `CHECK_ACTIONS` is set
+    /// (with the default, summaries read exactly as before).
+    pub(crate) fn with_check_action(
+        &self,
+        message: summary::SlackMessage,
+        action: CheckAction,
+    ) -> summary::SlackMessage {
+        if self.config.check_actions.is_default() {
+            return message;
+        }
+        message.with_check_action(&action.name(), &action.describe())
     }
 
     /// What the summary says happens next, or the failure that returns the
@@ -551,49 +682,90 @@ impl Dispatcher {
             .put_held_event(&held)
             .await
             .map_err(|e| Failure::Store(e.to_string()))?;
+        let action = self
+            .config
+            .check_actions
+            .for_check(event.check_id.as_deref());
         Ok(message.with_buttons(Buttons::Decide {
             event_id,
             users: event.users.len(),
+            doing: action.approving(),
         }))
     }
 
-    /// With a store, records each suspension this product made (so that
-    /// Unsuspend acts only on those) and, with approvers, adds Unsuspend.
-    pub(crate) async fn offer_undo(
-        &self,
-        message: summary::SlackMessage,
-        event_id: &str,
-        results: &[UserResult],
-    ) -> summary::SlackMessage {
+    /// With a store, records each suspension and quarantine this product
+    /// made (so that Unsuspend and Release act only on those), and returns
+    /// the users a summary may offer to undo. A user found already in the
+    /// quarantine group is offered Release only if an earlier delivery of
+    /// this event added them. Best effort: a failed write loses the button,
+    /// never the action.
+    pub(crate) async fn record_actions(&self, event_id: &str, results: &[UserResult]) -> Undoable {
+        let mut undoable = Undoable::default();
         let Some(store) = &self.store else {
-            return message;
+            return undoable;
         };
-        let mut recorded: Vec<(String, String)> = Vec::new();
         for report in results.iter().map(UserResult::report) {
-            let (Outcome::Suspended, Some(id)) = (report.outcome, &report.okta_user_id) else {
+            let Some(id) = &report.okta_user_id else {
                 continue;
+            };
+            let user = (id.clone(), report.login.clone());
+            let (kind, list) = match report.outcome {
+                Outcome::Suspended => (ActionKind::Suspend, Some(&mut undoable.suspended)),
+                Outcome::Quarantined => (ActionKind::Quarantine, Some(&mut undoable.quarantined)),
+                // Added, then a later step failed: recorded, no button yet.
+                _ if report.added_to_group => (ActionKind::Quarantine, None),
+                Outcome::AlreadyQuarantined => {
+                    match store.find_action(id, event_id).await {
+                        Ok(Some(done)) if done.action == ActionKind::Quarantine => {
+                            undoable.quarantined.push(user)
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(event_id, user = report.login.as_str(), error = %e, "could not read whether this event quarantined the user: no Release button")
+                        }
+                    }
+                    continue;
+                }
+                _ => continue,
             };
             let action = ActionRecord {
                 event_id: event_id.to_string(),
                 okta_user_id: id.clone(),
                 login: report.login.clone(),
-                action: ActionKind::Suspend,
+                action: kind,
                 at: time::OffsetDateTime::now_utc(),
             };
             match store.record_action(&action).await {
-                Ok(()) => recorded.push((id.clone(), report.login.clone())),
-                // The user stays suspended; only the Slack undo is lost.
+                Ok(()) => {
+                    if let Some(list) = list {
+                        list.push(user)
+                    }
+                }
+                // The user stays suspended or quarantined; only the Slack undo is lost.
                 Err(e) => {
-                    tracing::error!(event_id, user = report.login.as_str(), error = %e, "could not record the suspension: no Unsuspend button for this user")
+                    tracing::error!(event_id, user = report.login.as_str(), action = kind.as_str(), error = %e, "could not record the action: no undo button for this user")
                 }
             }
         }
-        if !self.config.buttons() || recorded.is_empty() {
+        undoable
+    }
+
+    /// With approvers, adds Unsuspend and Release for what was recorded.
+    pub(crate) fn offer_undo(
+        &self,
+        message: summary::SlackMessage,
+        event_id: &str,
+        undoable: &Undoable,
+    ) -> summary::SlackMessage {
+        if !self.config.buttons()
+            || (undoable.suspended.is_empty() && undoable.quarantined.is_empty())
+        {
             return message;
         }
         message.with_buttons(Buttons::Undo {
             event_id,
-            suspended: &recorded,
+            suspended: &undoable.suspended,
+            quarantined: &undoable.quarantined,
         })
     }
 
@@ -622,6 +794,55 @@ impl Dispatcher {
             tracing::warn!(message_id, error = %e, "could not tell Slack about the unreadable message");
         }
         Failure::Unreadable(reason.to_string())
+    }
+}
+
+/// Users whose suspension or quarantine this product recorded for an
+/// event: `(okta user id, login)`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Undoable {
+    pub(crate) suspended: Vec<(String, String)>,
+    pub(crate) quarantined: Vec<(String, String)>,
+}
+
+/// Why the quarantine group cannot be used for this event.
+#[derive(Debug, Clone)]
+enum GroupProblem {
+    /// May pass by itself (Okta unavailable, rate limit, time).
+    Retry(String),
+    /// A person must fix the group or the setting.
+    Blocked(String),
+}
+
+impl GroupProblem {
+    fn reason(&self) -> &str {
+        match self {
+            GroupProblem::Retry(r) | GroupProblem::Blocked(r) => r,
+        }
+    }
+
+    /// The user's result: failed with why, no Okta call for them.
+    fn for_user(&self, login: &shared::event::Login, event_id: &str) -> UserResult {
+        let report = UserReport::new(
+            login.as_str(),
+            Outcome::Failed,
+            Some(self.reason().to_string()),
+        );
+        let retry = matches!(self, GroupProblem::Retry(_));
+        tracing::info!(
+            event_id,
+            user = login.as_str(),
+            outcome = Outcome::Failed.word(),
+            reason = self.reason(),
+            will_retry = true,
+            needs_a_person = !retry,
+            "user outcome"
+        );
+        if retry {
+            UserResult::Retry(report)
+        } else {
+            UserResult::Blocked(report)
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! - [`config`]: settings, read once at start-up;
 //! - [`policy`]: the guard rails, as pure rules over an event;
+//! - [`check_actions`]: `CHECK_ACTIONS`, the response each check chose;
 //! - [`lockout`]: one user's way through Okta (resolve, protect, act);
 //! - [`okta`] and [`rate_limit`]: Okta behind one typed client (SSWS or an
 //!   OAuth service app with DPoP), its retries and pacing;
@@ -21,6 +22,7 @@
 //! - [`progress`]: what earlier deliveries of an event settled;
 //! - [`decisions`]: Approve, Dismiss and Unsuspend from Slack, carried out.
 
+pub mod check_actions;
 pub mod config;
 pub mod deadline;
 pub mod decisions;

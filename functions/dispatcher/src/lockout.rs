@@ -1,4 +1,5 @@
-//! One user's way through Okta: resolve, protect, act by status.
+//! One user's way through Okta: resolve, protect, act by status, with the
+//! response the check's policy chose (`CHECK_ACTIONS`).
 //!
 //! The rules read like the README's outcome table, over a [`Directory`]:
 //! the real Okta client in production, an in-memory one in the tests below.
@@ -8,11 +9,22 @@
 //! suspending stops new sign-ins, and clearing afterwards ends the sessions
 //! that exist, including any opened in between. Universal Logout, when on,
 //! comes last and never changes the outcome.
+//!
+//! Every action passes the same rules first: resolve, protected users, the
+//! status (a user who cannot sign in is left alone), admins. Then:
+//! `suspend` as above; `sessions` clears sessions and tokens only;
+//! `quarantine` reads the user's groups, adds them to the quarantine group
+//! unless they are a member already, then clears sessions (so the group's
+//! policy applies at the next sign-in); `notify` writes nothing. A dry run
+//! stops before the action and says which one would have run.
 
 use shared::event::Login;
 
+use crate::check_actions::{CheckAction, Write};
 use crate::deadline::Deadline;
-use crate::okta::{Attribute, CallContext, CallError, Directory, OktaUser, Revocation, Suspension};
+use crate::okta::{
+    Attribute, CallContext, CallError, Directory, Membership, OktaUser, Revocation, Suspension,
+};
 use crate::outcome::{Outcome, SignOut, UserReport};
 
 /// The rules a user is checked against.
@@ -24,6 +36,11 @@ pub struct Rules<'a> {
     pub protect_admins: bool,
     /// `UNIVERSAL_LOGOUT`: after suspending, sign the user out of every app.
     pub universal_logout: bool,
+    /// What the check's policy does (`CHECK_ACTIONS`); an `approve` is
+    /// resolved to its write before it gets here, except in a dry run.
+    pub action: CheckAction,
+    /// `QUARANTINE_GROUP_ID`, checked usable for this event.
+    pub quarantine_group: Option<&'a str>,
 }
 
 /// A user's result: final, or worth another delivery.
@@ -103,6 +120,7 @@ pub async fn lock_out(
         ctx: &ctx,
         user_id: None,
         sign_out: None,
+        added_to_group: false,
     };
     // Boxed: keeps the per-user future's type (and compile time) small.
     let result = match Box::pin(run.pipeline(rules)).await {
@@ -133,6 +151,7 @@ struct Run<'a, D> {
     ctx: &'a CallContext<'a>,
     user_id: Option<String>,
     sign_out: Option<SignOut>,
+    added_to_group: bool,
 }
 
 impl<D: Directory> Run<'_, D> {
@@ -140,6 +159,7 @@ impl<D: Directory> Run<'_, D> {
         let mut report = UserReport::new(self.login.as_str(), outcome, Some(detail));
         report.okta_user_id = self.user_id.clone();
         report.sign_out = self.sign_out.take();
+        report.added_to_group = self.added_to_group;
         report
     }
 
@@ -162,21 +182,108 @@ impl<D: Directory> Run<'_, D> {
                 format!("holds the Okta admin role {role}"),
             ));
         }
-        match (class, rules.dry_run) {
-            (StatusClass::Suspended, true) => Ok((
-                Outcome::AlreadySuspended,
-                "sessions would be cleared".into(),
-            )),
-            (StatusClass::Suspended, false) => {
+        if rules.dry_run {
+            return Ok(dry_run(rules.action, class, user.status()));
+        }
+        match (rules.action, class) {
+            (CheckAction::Now(Write::Suspend), StatusClass::Suspended) => {
                 self.end_sessions(&user.id, rules).await?;
                 Ok((
                     Outcome::AlreadySuspended,
                     self.with_sign_out("sessions and tokens cleared again".into()),
                 ))
             }
-            (_, true) => Ok((Outcome::DryRun, format!("status {}", user.status()))),
-            (_, false) => self.suspend(&user, rules).await,
+            (CheckAction::Now(Write::Suspend), _) => self.suspend(&user, rules).await,
+            (CheckAction::Now(Write::Sessions), StatusClass::Suspended) => {
+                self.okta.clear_sessions(&user.id, self.ctx).await?;
+                Ok((
+                    Outcome::AlreadySuspended,
+                    "sessions and tokens cleared again (CHECK_ACTIONS: sessions)".into(),
+                ))
+            }
+            (CheckAction::Now(Write::Sessions), _) => {
+                self.okta.clear_sessions(&user.id, self.ctx).await?;
+                Ok((
+                    Outcome::SessionsCleared,
+                    format!(
+                        "sessions and tokens cleared; the user stays {}",
+                        user.status()
+                    ),
+                ))
+            }
+            (CheckAction::Now(Write::Quarantine), _) => self.quarantine(&user, rules).await,
+            (CheckAction::Notify, _) => Ok((
+                Outcome::Notified,
+                format!(
+                    "status {}; nothing changed in Okta (CHECK_ACTIONS: notify)",
+                    user.status()
+                ),
+            )),
+            (CheckAction::Approve(write), _) => Ok((
+                Outcome::Held,
+                format!(
+                    "waits for approval in Slack (CHECK_ACTIONS: approve:{})",
+                    write.name()
+                ),
+            )),
         }
+    }
+
+    /// Adds the user to the quarantine group unless they are a member
+    /// already, then clears their sessions so the group's policy applies at
+    /// their next sign-in.
+    async fn quarantine(
+        &mut self,
+        user: &OktaUser,
+        rules: &Rules<'_>,
+    ) -> Result<(Outcome, String), Stop> {
+        let Some(group) = rules.quarantine_group else {
+            return Err(Stop::Blocked(
+                "CHECK_ACTIONS quarantines, but QUARANTINE_GROUP_ID is not set".into(),
+            ));
+        };
+        let already = self
+            .okta
+            .user_groups(&user.id, self.ctx)
+            .await?
+            .iter()
+            .any(|g| g == group);
+        if !already {
+            match self.okta.add_to_group(group, &user.id, self.ctx).await? {
+                Membership::Done => self.added_to_group = true,
+                Membership::NotFound { okta } => {
+                    // The group was usable moments ago: the user is gone,
+                    // or the group was deleted since. Find out which.
+                    return match self.okta.get_user(&user.id, self.ctx).await? {
+                        None => Ok((
+                            Outcome::NotFound,
+                            "the user disappeared before the quarantine".into(),
+                        )),
+                        Some(_) => Err(Stop::Blocked(format!(
+                            "could not add the user to the quarantine group {group}: {okta} (does QUARANTINE_GROUP_ID still exist?); nothing was changed"
+                        ))),
+                    };
+                }
+            }
+        }
+        self.okta.clear_sessions(&user.id, self.ctx).await?;
+        Ok(if already {
+            (
+                Outcome::AlreadyQuarantined,
+                format!(
+                    "already a member of the quarantine group; status {}; sessions and tokens cleared",
+                    user.status()
+                ),
+            )
+        } else {
+            (
+                Outcome::Quarantined,
+                format!(
+                    "added to the quarantine group; status {}; sessions and tokens cleared",
+                    user.status()
+                ),
+            )
+        })
     }
 
     /// Finds the one Okta user the login names (by login, then by email),
@@ -297,6 +404,30 @@ impl<D: Directory> Run<'_, D> {
             }
             _ => detail,
         }
+    }
+}
+
+/// What a dry run reports: the action that would have run. `suspend`
+/// reads as it always has.
+fn dry_run(action: CheckAction, class: StatusClass, status: &str) -> (Outcome, String) {
+    match action {
+        CheckAction::Now(Write::Suspend) if class == StatusClass::Suspended => (
+            Outcome::AlreadySuspended,
+            "sessions would be cleared".into(),
+        ),
+        CheckAction::Now(Write::Suspend) => (Outcome::DryRun, format!("status {status}")),
+        CheckAction::Now(Write::Sessions) => (Outcome::DryRunSessions, format!("status {status}")),
+        CheckAction::Now(Write::Quarantine) => {
+            (Outcome::DryRunQuarantine, format!("status {status}"))
+        }
+        CheckAction::Notify => (Outcome::DryRunNotify, format!("status {status}")),
+        CheckAction::Approve(write) => (
+            Outcome::DryRunApprove,
+            format!(
+                "status {status}; once approved: {}",
+                CheckAction::Now(write).describe()
+            ),
+        ),
     }
 }
 
@@ -424,6 +555,8 @@ mod tests {
             protected_users: &PROTECTED,
             protect_admins: true,
             universal_logout: false,
+            action: CheckAction::DEFAULT,
+            quarantine_group: None,
         }
     }
 
@@ -696,6 +829,253 @@ mod tests {
         let off = org();
         run(&off, "ana.lima@example.com", &rules(false)).await;
         assert!(off.writes().iter().all(|(op, _)| *op != Op::Revoke));
+    }
+
+    const GROUP: &str = "00gquarantine";
+
+    fn with_action(action: CheckAction, dry_run: bool) -> Rules<'static> {
+        Rules {
+            action,
+            quarantine_group: Some(GROUP),
+            ..rules(dry_run)
+        }
+    }
+
+    fn org_with_group() -> MemoryDirectory {
+        let dir = org();
+        dir.with_group(GROUP, "OKTA_GROUP")
+            .with_group("00gappgroup", "APP_GROUP");
+        dir
+    }
+
+    fn ops(dir: &MemoryDirectory) -> Vec<(Op, String)> {
+        dir.writes()
+    }
+
+    fn expected(ops: &[(Op, &str)]) -> Vec<(Op, String)> {
+        ops.iter().map(|(op, id)| (*op, id.to_string())).collect()
+    }
+
+    /// Every action against the demo org: the same protection and status
+    /// rules first, then each action's own writes.
+    #[tokio::test]
+    async fn each_action_writes_only_what_it_says() {
+        use CheckAction::{Approve, Notify, Now};
+        type Row<'a> = (CheckAction, &'a str, Outcome, &'a str, Vec<(Op, &'a str)>);
+        let table: Vec<Row> = vec![
+            (
+                Now(Write::Sessions),
+                "ana.lima@example.com",
+                Outcome::SessionsCleared,
+                "sessions and tokens cleared; the user stays ACTIVE",
+                vec![(Op::ClearSessions, "00uana")],
+            ),
+            (
+                Now(Write::Sessions),
+                "omar.haddad@example.com",
+                Outcome::AlreadySuspended,
+                "sessions and tokens cleared again (CHECK_ACTIONS: sessions)",
+                vec![(Op::ClearSessions, "00uomar")],
+            ),
+            (
+                Now(Write::Quarantine),
+                "ana.lima@example.com",
+                Outcome::Quarantined,
+                "added to the quarantine group; status ACTIVE; sessions and tokens cleared",
+                vec![(Op::AddMember, "00uana"), (Op::ClearSessions, "00uana")],
+            ),
+            (
+                Now(Write::Quarantine),
+                "locked@example.com",
+                Outcome::Quarantined,
+                "added to the quarantine group; status LOCKED_OUT; sessions and tokens cleared",
+                vec![
+                    (Op::AddMember, "00ulocked"),
+                    (Op::ClearSessions, "00ulocked"),
+                ],
+            ),
+            (
+                Notify,
+                "ana.lima@example.com",
+                Outcome::Notified,
+                "status ACTIVE; nothing changed in Okta (CHECK_ACTIONS: notify)",
+                vec![],
+            ),
+            (
+                Approve(Write::Quarantine),
+                "ana.lima@example.com",
+                Outcome::Held,
+                "waits for approval in Slack (CHECK_ACTIONS: approve:quarantine)",
+                vec![],
+            ),
+        ];
+        for (action, login, outcome, detail, writes) in table {
+            let dir = org_with_group();
+            let result = run(&dir, login, &with_action(action, false)).await;
+            assert_eq!(done(&result), (outcome, detail), "{action} {login}");
+            assert_eq!(ops(&dir), expected(&writes), "{action} {login}");
+            assert_eq!(
+                result.report().added_to_group,
+                outcome == Outcome::Quarantined,
+                "{action} {login}"
+            );
+            assert_eq!(dir.status("00uana").as_deref(), Some("ACTIVE"), "{action}");
+        }
+    }
+
+    #[tokio::test]
+    async fn protection_and_status_win_over_every_action() {
+        use CheckAction::{Approve, Notify, Now};
+        for action in [
+            Now(Write::Suspend),
+            Now(Write::Sessions),
+            Now(Write::Quarantine),
+            Notify,
+            Approve(Write::Sessions),
+        ] {
+            for dry_run in [false, true] {
+                for (login, outcome) in [
+                    ("root.admin@example.com", Outcome::Protected),
+                    ("break.glass@example.com", Outcome::Protected),
+                    ("former.employee@example.com", Outcome::NotActive),
+                    ("shared-ops@example.com", Outcome::Ambiguous),
+                    ("ghost@example.com", Outcome::NotFound),
+                ] {
+                    let dir = org_with_group();
+                    let result = run(&dir, login, &with_action(action, dry_run)).await;
+                    assert_eq!(
+                        done(&result).0,
+                        outcome,
+                        "{action} {login} dry run {dry_run}"
+                    );
+                    assert!(ops(&dir).is_empty(), "{action} {login}: {:?}", ops(&dir));
+                    assert!(dir.members(GROUP).is_empty());
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_names_the_action_that_would_have_run() {
+        use CheckAction::{Approve, Notify, Now};
+        for (action, outcome, detail) in [
+            (Now(Write::Suspend), Outcome::DryRun, "status ACTIVE"),
+            (
+                Now(Write::Sessions),
+                Outcome::DryRunSessions,
+                "status ACTIVE",
+            ),
+            (
+                Now(Write::Quarantine),
+                Outcome::DryRunQuarantine,
+                "status ACTIVE",
+            ),
+            (Notify, Outcome::DryRunNotify, "status ACTIVE"),
+            (
+                Approve(Write::Quarantine),
+                Outcome::DryRunApprove,
+                "status ACTIVE; once approved: add to the quarantine group and clear sessions",
+            ),
+        ] {
+            let dir = org_with_group();
+            let result = run(&dir, "ana.lima@example.com", &with_action(action, true)).await;
+            assert_eq!(done(&result), (outcome, detail), "{action}");
+            assert!(ops(&dir).is_empty(), "{action}");
+        }
+        assert_eq!(
+            Outcome::DryRun.word(),
+            "dry run (would suspend)",
+            "suspend's dry run reads as before"
+        );
+    }
+
+    #[tokio::test]
+    async fn quarantine_again_is_reported_as_such_and_adds_nothing() {
+        let rules = with_action(CheckAction::Now(Write::Quarantine), false);
+        let dir = org_with_group();
+        run(&dir, "ana.lima@example.com", &rules).await;
+        // A redelivery, or another event of the same check.
+        let again = run(&dir, "ana.lima@example.com", &rules).await;
+        assert_eq!(done(&again).0, Outcome::AlreadyQuarantined);
+        assert!(!again.report().added_to_group, "not ours to release");
+        assert_eq!(dir.members(GROUP), ["00uana"]);
+        assert_eq!(
+            ops(&dir),
+            expected(&[
+                (Op::AddMember, "00uana"),
+                (Op::ClearSessions, "00uana"),
+                (Op::ClearSessions, "00uana"),
+            ])
+        );
+        // Put there by someone else: reported, sessions cleared, not added.
+        let dir = org_with_group();
+        dir.add_member(GROUP, "00uana");
+        let result = run(&dir, "ana.lima@example.com", &rules).await;
+        assert_eq!(done(&result).0, Outcome::AlreadyQuarantined);
+        assert_eq!(ops(&dir), expected(&[(Op::ClearSessions, "00uana")]));
+    }
+
+    #[tokio::test]
+    async fn a_quarantine_that_fails_says_why_and_keeps_what_it_did() {
+        let rules = with_action(CheckAction::Now(Write::Quarantine), false);
+        // Sessions fail after the add: retried, and the add is remembered.
+        let dir = org_with_group();
+        dir.fail(
+            Op::ClearSessions,
+            CallError::Transient("Okta answered 503".into()),
+        );
+        let result = run(&dir, "ana.lima@example.com", &rules).await;
+        assert!(matches!(result, UserResult::Retry(_)), "{result:?}");
+        assert!(result.report().added_to_group);
+        assert_eq!(result.report().outcome, Outcome::Failed);
+
+        // An app group: Okta refuses, a person must fix it.
+        let app = Rules {
+            quarantine_group: Some("00gappgroup"),
+            ..rules.clone()
+        };
+        let dir = org_with_group();
+        let result = run(&dir, "ana.lima@example.com", &app).await;
+        let UserResult::Blocked(report) = &result else {
+            panic!("{result:?}")
+        };
+        assert!(
+            report.detail.as_deref().unwrap().contains("403"),
+            "{report:?}"
+        );
+        assert!(dir.members("00gappgroup").is_empty());
+        assert!(ops(&dir).iter().all(|(op, _)| *op != Op::ClearSessions));
+
+        // A group deleted since it was checked.
+        let gone = Rules {
+            quarantine_group: Some("00gdeleted"),
+            ..rules.clone()
+        };
+        let dir = org_with_group();
+        let result = run(&dir, "ana.lima@example.com", &gone).await;
+        let UserResult::Blocked(report) = &result else {
+            panic!("{result:?}")
+        };
+        assert!(
+            report
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("does QUARANTINE_GROUP_ID still exist"),
+            "{report:?}"
+        );
+
+        // The groups cannot be read: nothing written.
+        let dir = org_with_group();
+        dir.fail(
+            Op::UserGroups,
+            CallError::Transient("Okta answered 503".into()),
+        );
+        assert!(matches!(
+            run(&dir, "ana.lima@example.com", &rules).await,
+            UserResult::Retry(_)
+        ));
+        assert!(ops(&dir).is_empty());
     }
 
     fn org_with_ana_suspended() -> MemoryDirectory {

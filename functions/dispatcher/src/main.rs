@@ -21,6 +21,8 @@ async fn run() -> Result<(), Error> {
         protect_admins = config.protect_admins,
         dry_run = config.dry_run,
         universal_logout = config.universal_logout,
+        check_actions_default = config.check_actions.is_default(),
+        quarantine_group = config.quarantine_group_id.as_deref().unwrap_or_default(),
         "configuration read"
     );
     let aws = shared::aws::sdk_config().await;

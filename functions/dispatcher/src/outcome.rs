@@ -15,16 +15,33 @@ pub enum Outcome {
     Held,
     /// Not acted on: `ACT_ON_PROVIDERS` names other identity providers.
     Skipped,
+    /// `DRY_RUN`: what the check's action would have done.
     DryRun,
+    DryRunSessions,
+    DryRunQuarantine,
+    DryRunNotify,
+    DryRunApprove,
     Suspended,
     AlreadySuspended,
+    /// `CHECK_ACTIONS` `quarantine`: added to the group, sessions cleared.
+    Quarantined,
+    /// Already a member of the quarantine group (not added by this event).
+    AlreadyQuarantined,
+    /// `CHECK_ACTIONS` `sessions`: sessions and tokens cleared, nothing else.
+    SessionsCleared,
+    /// `CHECK_ACTIONS` `notify`: reported, nothing written.
+    Notified,
     NotActive,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 19] = [
         Outcome::Suspended,
         Outcome::AlreadySuspended,
+        Outcome::Quarantined,
+        Outcome::AlreadyQuarantined,
+        Outcome::SessionsCleared,
+        Outcome::Notified,
         Outcome::NotActive,
         Outcome::NotFound,
         Outcome::Ambiguous,
@@ -32,6 +49,10 @@ impl Outcome {
         Outcome::Held,
         Outcome::Skipped,
         Outcome::DryRun,
+        Outcome::DryRunSessions,
+        Outcome::DryRunQuarantine,
+        Outcome::DryRunNotify,
+        Outcome::DryRunApprove,
         Outcome::Invalid,
         Outcome::Failed,
     ];
@@ -47,6 +68,14 @@ impl Outcome {
             Outcome::Held => "held",
             Outcome::Skipped => "skipped",
             Outcome::DryRun => "dry run (would suspend)",
+            Outcome::DryRunSessions => "dry run (would clear sessions)",
+            Outcome::DryRunQuarantine => "dry run (would quarantine)",
+            Outcome::DryRunNotify => "dry run (would notify)",
+            Outcome::DryRunApprove => "dry run (would ask for approval)",
+            Outcome::Quarantined => "quarantined",
+            Outcome::AlreadyQuarantined => "already quarantined",
+            Outcome::SessionsCleared => "sessions cleared",
+            Outcome::Notified => "notified",
             Outcome::Invalid => "invalid",
             Outcome::Failed => "failed",
         }
@@ -71,6 +100,9 @@ pub struct UserReport {
     pub okta_user_id: Option<String>,
     /// Universal Logout's result, when it was tried.
     pub sign_out: Option<SignOut>,
+    /// This run added the user to the quarantine group (even if a later
+    /// step failed): what lets Release undo it.
+    pub added_to_group: bool,
 }
 
 /// What Universal Logout (global token revocation) did for a user.
@@ -90,6 +122,7 @@ impl UserReport {
             detail,
             okta_user_id: None,
             sign_out: None,
+            added_to_group: false,
         }
     }
 
@@ -120,6 +153,10 @@ mod tests {
             [
                 "suspended",
                 "already suspended",
+                "quarantined",
+                "already quarantined",
+                "sessions cleared",
+                "notified",
                 "not active",
                 "not found",
                 "ambiguous",
@@ -127,10 +164,30 @@ mod tests {
                 "held",
                 "skipped",
                 "dry run (would suspend)",
+                "dry run (would clear sessions)",
+                "dry run (would quarantine)",
+                "dry run (would notify)",
+                "dry run (would ask for approval)",
                 "invalid",
                 "failed"
             ]
         );
+    }
+
+    #[test]
+    fn every_word_is_in_the_readme_outcome_table() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("### What each outcome means")
+            .nth(1)
+            .and_then(|rest| rest.split("\n### ").next())
+            .expect("the README has the outcome table");
+        for outcome in Outcome::ALL {
+            assert!(
+                table.contains(&format!("\n| `{}` |", outcome.word())),
+                "{outcome} is not documented in the README's outcome table"
+            );
+        }
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! Pure rules over the event and the configuration, so they are tested
 //! without any service: only a `FAILED_CHECK` acts; one listing more users
 //! than the cap, or of a severity that does not act, is held (no Okta call
-//! at all); dry run resolves and reports but writes nothing. Then, per user
+//! at all); dry run resolves and reports but writes nothing; a check whose
+//! `CHECK_ACTIONS` policy is `approve` is held for a person's approval (no
+//! Okta call until then; a dry run reports instead). Then, per user
 //! and still before any Okta call, `ACT_ON_PROVIDERS` skips users whose
 //! check did not fail on one of the named identity providers.
 
 use shared::event::{EventKind, Login, OortEvent};
 
+use crate::check_actions::CheckAction;
 use crate::config::Config;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +55,20 @@ pub fn plan(event: &OortEvent, config: &Config) -> Plan {
                 ),
             };
         }
+    }
+    let action = config.check_actions.for_check(event.check_id.as_deref());
+    if let (CheckAction::Approve(write), false) = (action, config.dry_run) {
+        let how = if config.buttons() {
+            "until someone approves it in Slack"
+        } else {
+            "and no approver is configured (SLACK_APPROVERS or SLACK_APPROVER_GROUP): act by hand if needed"
+        };
+        return Plan::Hold {
+            reason: format!(
+                "this check's policy is approve:{} (CHECK_ACTIONS): nobody is changed in Okta {how}",
+                write.name()
+            ),
+        };
     }
     Plan::Act {
         dry_run: config.dry_run,
@@ -195,6 +212,50 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(plan(&no_severity, &c), Plan::Hold { .. }));
+    }
+
+    fn check(id: &str) -> OortEvent {
+        let body = serde_json::json!({"detail-type": "FAILED_CHECK", "detail": {"checkId": id, "severity": "high", "usersFailing": ["a@x.co"]}});
+        OortEvent::parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_approve_check_is_held_and_a_dry_run_still_reports() {
+        let policy = ("CHECK_ACTIONS", "slow=approve:sessions,fast=sessions");
+        let c = config(&[policy]);
+        let Plan::Hold { reason } = plan(&check("slow"), &c) else {
+            panic!()
+        };
+        assert!(
+            reason.starts_with("this check's policy is approve:sessions (CHECK_ACTIONS): nobody is changed in Okta and no approver"),
+            "{reason}"
+        );
+        let with_buttons = config(&[
+            policy,
+            ("STORE_TABLE", "t"),
+            ("SLACK_APPROVERS", "U0APPROVER"),
+        ]);
+        let Plan::Hold { reason } = plan(&check("slow"), &with_buttons) else {
+            panic!()
+        };
+        assert!(
+            reason.ends_with("until someone approves it in Slack"),
+            "{reason}"
+        );
+        assert_eq!(plan(&check("fast"), &c), Plan::Act { dry_run: false });
+        assert_eq!(
+            plan(&check("slow"), &config(&[policy, ("DRY_RUN", "true")])),
+            Plan::Act { dry_run: true }
+        );
+        // The cap comes first.
+        let c = config(&[policy, ("MAX_USERS_PER_EVENT", "1")]);
+        let mut big = check("slow");
+        big.users
+            .push(shared::event::Login::parse("b@x.co").unwrap());
+        let Plan::Hold { reason } = plan(&big, &c) else {
+            panic!()
+        };
+        assert!(reason.contains("MAX_USERS_PER_EVENT"), "{reason}");
     }
 
     #[test]

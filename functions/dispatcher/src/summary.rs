@@ -289,12 +289,19 @@ pub const MAX_UNDO_BUTTONS: usize = 20;
 /// The buttons a summary carries when approvers are configured.
 #[derive(Debug, Clone)]
 pub enum Buttons<'a> {
-    /// Approve / Dismiss a held or dry-run event.
-    Decide { event_id: &'a str, users: usize },
-    /// Unsuspend for each user this product suspended: `(okta user id, login)`.
+    /// Approve / Dismiss a held or dry-run event; `doing` says what
+    /// approving does to the users ("suspends", "quarantines", ...).
+    Decide {
+        event_id: &'a str,
+        users: usize,
+        doing: &'a str,
+    },
+    /// Unsuspend for each user this product suspended, Release for each it
+    /// quarantined: `(okta user id, login)`.
     Undo {
         event_id: &'a str,
         suspended: &'a [(String, String)],
+        quarantined: &'a [(String, String)],
     },
 }
 
@@ -304,9 +311,13 @@ impl SlackMessage {
     pub fn with_buttons(mut self, buttons: Buttons<'_>) -> SlackMessage {
         let mut added: Vec<Value> = Vec::new();
         match buttons {
-            Buttons::Decide { event_id, users } => {
+            Buttons::Decide {
+                event_id,
+                users,
+                doing,
+            } => {
                 let elements: Vec<Value> = [
-                    shared::decision::approve_button(event_id, users),
+                    shared::decision::approve_button_doing(event_id, users, doing),
                     shared::decision::dismiss_button(event_id),
                 ]
                 .into_iter()
@@ -323,22 +334,41 @@ impl SlackMessage {
             Buttons::Undo {
                 event_id,
                 suspended,
+                quarantined,
             } => {
-                for (okta_user_id, login) in suspended.iter().take(MAX_UNDO_BUTTONS) {
-                    if let Ok(button) =
-                        shared::decision::unsuspend_button(event_id, okta_user_id, login)
-                    {
+                let undos = suspended
+                    .iter()
+                    .map(|u| (u, true))
+                    .chain(quarantined.iter().map(|u| (u, false)));
+                for ((okta_user_id, login), suspend) in undos.clone().take(MAX_UNDO_BUTTONS) {
+                    let (button, what) = if suspend {
+                        (
+                            shared::decision::unsuspend_button(event_id, okta_user_id, login),
+                            "was suspended",
+                        )
+                    } else {
+                        (
+                            shared::decision::release_button(event_id, okta_user_id, login),
+                            "was quarantined",
+                        )
+                    };
+                    if let Ok(button) = button {
                         added.push(json!({
                             "type": "section",
-                            "text": {"type": "mrkdwn", "text": format!("`{}` was suspended", escaped(&login.replace('`', "'"), 120))},
+                            "text": {"type": "mrkdwn", "text": format!("`{}` {what}", escaped(&login.replace('`', "'"), 120))},
                             "accessory": button,
                         }));
                     }
                 }
-                if suspended.len() > MAX_UNDO_BUTTONS {
+                let left = undos.count().saturating_sub(MAX_UNDO_BUTTONS);
+                let who = if quarantined.is_empty() {
+                    "suspended"
+                } else {
+                    "suspended or quarantined"
+                };
+                if left > 0 {
                     added.push(section(&format!(
-                        "…{} more suspended users: undo them in the Okta Admin Console if needed.",
-                        suspended.len() - MAX_UNDO_BUTTONS
+                        "…{left} more {who} users: undo them in the Okta Admin Console if needed."
                     )));
                 }
             }
@@ -347,6 +377,29 @@ impl SlackMessage {
         for (i, block) in added.into_iter().enumerate() {
             self.blocks.insert(at + i, block);
         }
+        self
+    }
+
+    /// States the response the check's policy chose (`CHECK_ACTIONS`),
+    /// once: a field beside the check's, and in the notification text.
+    pub fn with_check_action(mut self, name: &str, description: &str) -> SlackMessage {
+        let field = field(
+            "Response (CHECK_ACTIONS)",
+            &format!("`{}`: {}", escape(name), escape(description)),
+        );
+        match self
+            .blocks
+            .iter_mut()
+            .find_map(|b| b.get_mut("fields").and_then(Value::as_array_mut))
+        {
+            Some(fields) => fields.push(field),
+            None => {
+                let at = 1.min(self.blocks.len());
+                self.blocks
+                    .insert(at, json!({"type": "section", "fields": [field]}));
+            }
+        }
+        self.text = truncate(&format!("{} Response: {name}.", self.text), FALLBACK_CHARS);
         self
     }
 
@@ -783,6 +836,7 @@ mod tests {
             summary(&ctx, &Mode::Held("over the cap".into()), &[]).with_buttons(Buttons::Decide {
                 event_id: "e-1",
                 users: 25,
+                doing: "quarantines",
             });
         let n = held.blocks.len();
         assert_eq!(held.blocks[n - 1]["type"], "context");
@@ -795,16 +849,38 @@ mod tests {
             .collect();
         assert_eq!(ids, ["approve", "dismiss"]);
         assert!(
-            held.blocks[n - 2].to_string().contains("25 users"),
-            "the confirm says how many"
+            held.blocks[n - 2]
+                .to_string()
+                .contains("This quarantines 25 users in Okta now"),
+            "the confirm says what approving does, to how many: {}",
+            held.blocks[n - 2]
         );
 
         let suspended: Vec<(String, String)> = (0..30)
             .map(|i| (format!("00u{i}"), format!("u{i}@example.com")))
             .collect();
+        let quarantined = vec![("00uq".to_string(), "q@example.com".to_string())];
+        let one = summary(&ctx, &Mode::Acted, &[]).with_buttons(Buttons::Undo {
+            event_id: "e-1",
+            suspended: &suspended[..1],
+            quarantined: &quarantined,
+        });
+        let actions: Vec<&Value> = one
+            .blocks
+            .iter()
+            .filter_map(|b| b.get("accessory"))
+            .map(|a| &a["action_id"])
+            .collect();
+        assert_eq!(actions, [&json!("unsuspend"), &json!("release")]);
+        assert!(
+            one.to_json()
+                .to_string()
+                .contains("`q@example.com` was quarantined")
+        );
         let acted = summary(&ctx, &Mode::Acted, &[]).with_buttons(Buttons::Undo {
             event_id: "e-1",
             suspended: &suspended,
+            quarantined: &quarantined,
         });
         let undo = acted
             .blocks
@@ -815,6 +891,17 @@ mod tests {
         assert!(acted.blocks.len() <= 50);
         assert!(
             acted
+                .to_json()
+                .to_string()
+                .contains("11 more suspended or quarantined users")
+        );
+        let only_suspended = summary(&ctx, &Mode::Acted, &[]).with_buttons(Buttons::Undo {
+            event_id: "e-1",
+            suspended: &suspended,
+            quarantined: &[],
+        });
+        assert!(
+            only_suspended
                 .to_json()
                 .to_string()
                 .contains("10 more suspended users")

@@ -5,9 +5,10 @@
 //! receives the clicks) share.
 //!
 //! - A [`Button`] is what a button carries: its `action_id` (`approve`,
-//!   `dismiss`, `unsuspend`) and its `value`, a small JSON object:
+//!   `dismiss`, `unsuspend`, `release`) and its `value`, a small JSON object:
 //!   `{"e":"<event id>"}` for Approve and Dismiss,
-//!   `{"e":"<event id>","u":"<okta user id>","l":"<login>"}` for Unsuspend.
+//!   `{"e":"<event id>","u":"<okta user id>","l":"<login>"}` for Unsuspend
+//!   and Release (out of the quarantine group).
 //!   The value is visible to anyone who sees the message, so it holds ids
 //!   only, never a secret. [`Button::element`] builds the Block Kit button
 //!   (with a `confirm` dialog); [`Button::parse`] validates what comes back.
@@ -65,6 +66,8 @@ pub enum Action {
     Dismiss,
     /// Undo a suspension this product made.
     Unsuspend,
+    /// Undo a quarantine this product made: remove the user from the group.
+    Release,
 }
 
 impl Action {
@@ -74,6 +77,7 @@ impl Action {
             Action::Approve => "approve",
             Action::Dismiss => "dismiss",
             Action::Unsuspend => "unsuspend",
+            Action::Release => "release",
         }
     }
 
@@ -82,6 +86,7 @@ impl Action {
             "approve" => Some(Action::Approve),
             "dismiss" => Some(Action::Dismiss),
             "unsuspend" => Some(Action::Unsuspend),
+            "release" => Some(Action::Release),
             _ => None,
         }
     }
@@ -92,6 +97,7 @@ impl Action {
             Action::Approve => "approved",
             Action::Dismiss => "dismissed",
             Action::Unsuspend => "unsuspend requested",
+            Action::Release => "release requested",
         }
     }
 }
@@ -128,7 +134,7 @@ impl UserRef {
 pub struct Button {
     pub action: Action,
     pub event_id: String,
-    /// Set for [`Action::Unsuspend`] only.
+    /// Set for [`Action::Unsuspend`] and [`Action::Release`] only.
     pub user: Option<UserRef>,
 }
 
@@ -177,6 +183,19 @@ impl Button {
         })
     }
 
+    pub fn release(event_id: &str, okta_user_id: &str, login: &str) -> Result<Button, String> {
+        Ok(Button {
+            action: Action::Release,
+            event_id: validate_event_id(event_id)?,
+            user: Some(UserRef::new(okta_user_id, login)?),
+        })
+    }
+
+    /// Undo actions name a user; Approve and Dismiss do not.
+    pub fn names_user(action: Action) -> bool {
+        matches!(action, Action::Unsuspend | Action::Release)
+    }
+
     /// The button's `action_id`.
     pub fn action_id(&self) -> &'static str {
         self.action.as_str()
@@ -214,9 +233,10 @@ impl Button {
                 "value of a {action} button must hold only the event id"
             )),
             (Action::Unsuspend, Some(u), Some(l)) => Button::unsuspend(&wire.e, &u, &l),
-            (Action::Unsuspend, _, _) => {
-                Err("value of an unsuspend button needs the Okta user id and the login".into())
-            }
+            (Action::Release, Some(u), Some(l)) => Button::release(&wire.e, &u, &l),
+            (Action::Unsuspend | Action::Release, _, _) => Err(format!(
+                "value of an {action} button needs the Okta user id and the login"
+            )),
         }
     }
 
@@ -254,10 +274,21 @@ fn users(n: usize) -> String {
 /// The Approve button of a held or dry-run event; its dialog says how many
 /// users will be suspended.
 pub fn approve_button(event_id: &str, user_count: usize) -> Result<Value, String> {
+    approve_button_doing(event_id, user_count, "suspends")
+}
+
+/// The Approve button, its dialog saying what approving does to the users:
+/// `doing` is a verb phrase such as `suspends`, `quarantines` or `clears
+/// the sessions of` (the check's `CHECK_ACTIONS` response).
+pub fn approve_button_doing(
+    event_id: &str,
+    user_count: usize,
+    doing: &str,
+) -> Result<Value, String> {
     let confirm = Confirm {
         title: "Approve this event?".into(),
         text: format!(
-            "This suspends {} in Okta now, for real, whatever the cap, severity or dry-run setting said. Protected users and admins stay untouched.",
+            "This {doing} {} in Okta now, for real, whatever the cap, severity or dry-run setting said. Protected users and admins stay untouched.",
             users(user_count)
         ),
         confirm: "Approve".into(),
@@ -292,13 +323,28 @@ pub fn unsuspend_button(event_id: &str, okta_user_id: &str, login: &str) -> Resu
     Ok(button.element("Unsuspend", None, &confirm))
 }
 
+/// The Release button of a user reported quarantined; its dialog names the user.
+pub fn release_button(event_id: &str, okta_user_id: &str, login: &str) -> Result<Value, String> {
+    let button = Button::release(event_id, okta_user_id, login)?;
+    let confirm = Confirm {
+        title: "Release this user?".into(),
+        text: format!(
+            "Remove {} from the quarantine group in Okta? Their cleared sessions are not restored.",
+            truncate(login, 200)
+        ),
+        confirm: "Release".into(),
+        deny: "Cancel".into(),
+    };
+    Ok(button.element("Release", None, &confirm))
+}
+
 /// A decision, as it travels on the queue from the actions function to the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "WireDecision", try_from = "WireDecision")]
 pub struct Decision {
     pub action: Action,
     pub event_id: String,
-    /// Set for [`Action::Unsuspend`] only.
+    /// Set for [`Action::Unsuspend`] and [`Action::Release`] only.
     pub user: Option<UserRef>,
     /// The Slack user id of the person who decided (`U...` or `W...`).
     pub by: String,
@@ -347,8 +393,12 @@ impl TryFrom<WireDecision> for Decision {
         }
         let button = match (w.action, w.okta_user_id, w.login) {
             (Action::Unsuspend, Some(u), Some(l)) => Button::unsuspend(&w.event_id, &u, &l)?,
-            (Action::Unsuspend, _, _) => {
-                return Err("an unsuspend decision needs oktaUserId and login".into());
+            (Action::Release, Some(u), Some(l)) => Button::release(&w.event_id, &u, &l)?,
+            (Action::Unsuspend | Action::Release, _, _) => {
+                return Err(format!(
+                    "an {} decision needs oktaUserId and login",
+                    w.action
+                ));
             }
             (action, None, None) => Button {
                 action,
@@ -445,7 +495,7 @@ impl Decision {
     /// which one counts.
     pub fn dedup_id(&self) -> String {
         match &self.user {
-            Some(user) if self.action == Action::Unsuspend => queue::decision_dedup_id(
+            Some(user) if Button::names_user(self.action) => queue::decision_dedup_id(
                 self.action.as_str(),
                 &[&self.event_id, &user.okta_user_id],
             ),
@@ -829,5 +879,38 @@ mod tests {
             datetime!(2026-01-05 09:30:00 UTC)
         );
         assert!(parse_time("soon").is_err());
+    }
+
+    #[test]
+    fn release_travels_like_unsuspend_with_its_own_action() {
+        let button = Button::release(EVENT, "00u1abcd", "ana@example.com").unwrap();
+        assert_eq!(button.action_id(), "release");
+        assert_eq!(
+            Button::parse("release", &button.value()),
+            Ok(button.clone())
+        );
+        assert!(
+            Button::parse("release", r#"{"e":"x"}"#)
+                .unwrap_err()
+                .contains("needs the Okta user id")
+        );
+        let element = release_button(EVENT, "00u1abcd", "ana@example.com").unwrap();
+        assert_eq!(element["action_id"], "release");
+        assert_eq!(element["text"]["text"], "Release");
+        let d = decision(&button);
+        let body: Value = serde_json::from_str(&d.body()).unwrap();
+        assert_eq!(body["action"], "release");
+        assert_eq!(body["oktaUserId"], "00u1abcd");
+        assert_eq!(Decision::parse(&d.body()), Some(Ok(d.clone())));
+        assert_eq!(
+            d.dedup_id(),
+            queue::decision_dedup_id("release", &[EVENT, "00u1abcd"])
+        );
+        let undo = decision(&Button::unsuspend(EVENT, "00u1abcd", "ana@example.com").unwrap());
+        assert_ne!(
+            d.dedup_id(),
+            undo.dedup_id(),
+            "a release is not an unsuspend"
+        );
     }
 }

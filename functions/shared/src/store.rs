@@ -8,8 +8,8 @@
 //! |---|---|---|---|
 //! | a held event awaiting a decision | `event#<id>` | `held` | once, by the dispatcher ([`Store::put_held_event`]); expires after `APPROVAL_TTL_HOURS` |
 //! | the decision on an event | `event#<id>` | `decision` | once: the first Approve/Dismiss wins ([`Store::record_decision`]) |
-//! | a suspension this product made | `user#<okta id>` | `action#<event id>` | by the dispatcher ([`Store::record_action`]) |
-//! | an undo (Unsuspend) decision | `user#<okta id>` | `undo#<event id>` | once ([`Store::record_undo`]) |
+//! | a suspension or quarantine this product made (`action`: `suspend` or `quarantine`) | `user#<okta id>` | `action#<event id>` | by the dispatcher ([`Store::record_action`]) |
+//! | an undo (Unsuspend or Release) decision | `user#<okta id>` | `undo#<event id>` | once ([`Store::record_undo`]) |
 //! | what earlier deliveries of an event settled | `event#<id>` | `progress` | by the dispatcher, on each delivery that leaves users to retry ([`Store::put_progress`]); kept 15 days |
 //! | a refused click | `refusal#<slack user id>` | `<RFC 3339 time>#<random>` | each time; kept 30 days ([`Store::record_refusal`]) |
 //!
@@ -249,7 +249,7 @@ impl ActionKind {
     }
 }
 
-/// A suspension (or, later, quarantine) this product made.
+/// A suspension or quarantine this product made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionRecord {
     pub event_id: String,
@@ -704,8 +704,8 @@ impl Store {
 
     // ------------------------------------------------------------ suspensions
 
-    /// Records a suspension this product made (idempotent: the same user and
-    /// event is one record).
+    /// Records a suspension or quarantine this product made (idempotent: the
+    /// same user and event is one record).
     pub async fn record_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
         const OP: &str = "record_action";
         self.client
@@ -749,7 +749,7 @@ impl Store {
 
     // ------------------------------------------------------------ undo
 
-    /// Records an Unsuspend decision, once per user and event.
+    /// Records an Unsuspend (or Release) decision, once per user and event.
     pub async fn record_undo(
         &self,
         okta_user_id: &str,

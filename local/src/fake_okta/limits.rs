@@ -59,7 +59,7 @@ pub(super) struct RateHeaders {
 
 impl Org {
     pub(super) fn bucket_for(&mut self, op: Option<Operation>) -> &mut Bucket {
-        match op {
+        match op.map(Operation::bucket_key) {
             Some(op) if self.op_buckets.contains_key(&op) => {
                 self.op_buckets.get_mut(&op).expect("checked")
             }

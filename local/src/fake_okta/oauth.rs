@@ -48,12 +48,14 @@ pub const GLOBAL_TOKEN_REVOCATION_PATH: &str = "/oauth2/v1/global-token-revocati
 /// Okta's access token lifetime (fixed at one hour in Okta).
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// The scopes the dispatcher needs: look-ups, suspend/unsuspend/sessions,
-/// admin roles, Universal Logout. [`OAuthApp::new`] grants these.
+/// admin roles, Universal Logout, the quarantine group. [`OAuthApp::new`]
+/// grants these.
 pub const DISPATCHER_SCOPES: &[&str] = &[
     "okta.users.read",
     "okta.users.manage",
     "okta.roles.read",
     "okta.universalLogout.manage",
+    "okta.groups.manage",
 ];
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -428,6 +430,9 @@ pub(super) fn scopes_for(op: Operation) -> &'static [&'static str] {
             &["okta.users.manage"]
         }
         Operation::GlobalTokenRevocation => &["okta.universalLogout.manage"],
+        Operation::GetGroup => &["okta.groups.read", "okta.groups.manage"],
+        Operation::AddGroupMember | Operation::RemoveGroupMember => &["okta.groups.manage"],
+        Operation::ListUserGroups => &["okta.users.read", "okta.users.manage"],
         Operation::Token => &[],
     }
 }

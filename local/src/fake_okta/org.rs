@@ -136,6 +136,7 @@ pub(super) struct Org {
     pub(super) shared_bucket: Bucket,
     pub(super) op_buckets: HashMap<Operation, Bucket>,
     pub(super) oauth: OAuthState,
+    pub(super) groups: Vec<super::groups::GroupState>,
 }
 
 impl Org {
@@ -149,8 +150,13 @@ impl Org {
             concurrency_limit: None,
             window_secs: DEFAULT_RATE_WINDOW.as_secs(),
             shared_bucket: Bucket::new(DEFAULT_RATE_LIMIT),
-            op_buckets: HashMap::from([(Operation::Token, Bucket::new(DEFAULT_RATE_LIMIT))]),
+            op_buckets: HashMap::from([
+                (Operation::Token, Bucket::new(DEFAULT_RATE_LIMIT)),
+                // Okta's groups bucket: every group call counts here.
+                (Operation::GetGroup, Bucket::new(DEFAULT_RATE_LIMIT)),
+            ]),
             oauth: OAuthState::new(),
+            groups: Vec::new(),
         }
     }
 

@@ -146,7 +146,7 @@ pub(super) fn epoch_secs(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-fn okta_time(t: SystemTime) -> String {
+pub(super) fn okta_time(t: SystemTime) -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );

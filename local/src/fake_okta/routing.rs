@@ -34,6 +34,10 @@ enum Route {
     Roles(String),
     Token,
     GlobalTokenRevocation,
+    Group(String),
+    UserGroups(String),
+    /// Group, user, add (PUT) or remove (DELETE).
+    GroupMember(String, String, bool),
     WrongMethod(&'static str),
     NotFound,
 }
@@ -49,6 +53,10 @@ impl Route {
             Route::Roles(_) => Operation::Roles,
             Route::Token => Operation::Token,
             Route::GlobalTokenRevocation => Operation::GlobalTokenRevocation,
+            Route::Group(_) => Operation::GetGroup,
+            Route::UserGroups(_) => Operation::ListUserGroups,
+            Route::GroupMember(_, _, true) => Operation::AddGroupMember,
+            Route::GroupMember(_, _, false) => Operation::RemoveGroupMember,
             Route::WrongMethod(_) | Route::NotFound => return None,
         })
     }
@@ -66,6 +74,9 @@ fn route(method: &Method, raw_path: &str) -> Route {
         } else {
             Route::WrongMethod("POST")
         };
+    }
+    if let Some(rest) = raw_path.strip_prefix("/api/v1/groups/") {
+        return group_route(method, rest);
     }
     let Some(rest) = raw_path.strip_prefix("/api/v1/users") else {
         return Route::NotFound;
@@ -98,6 +109,7 @@ fn route(method: &Method, raw_path: &str) -> Route {
     match segs[1..] {
         [] => want(Method::GET, "GET", Route::GetUser(user)),
         ["roles"] => want(Method::GET, "GET", Route::Roles(user)),
+        ["groups"] => want(Method::GET, "GET", Route::UserGroups(user)),
         ["sessions"] => want(Method::DELETE, "DELETE", Route::Sessions(user)),
         ["lifecycle", "suspend"] => want(
             Method::POST,
@@ -109,6 +121,33 @@ fn route(method: &Method, raw_path: &str) -> Route {
             "POST",
             Route::Lifecycle(user, Lifecycle::Unsuspend),
         ),
+        _ => Route::NotFound,
+    }
+}
+
+/// `/api/v1/groups/{groupId}` and `/api/v1/groups/{groupId}/users/{userId}`,
+/// each segment percent-decoded once.
+fn group_route(method: &Method, rest: &str) -> Route {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|d| d.into_owned())
+            .filter(|d| !d.is_empty())
+    };
+    let segs: Vec<&str> = rest.split('/').collect();
+    match segs[..] {
+        [group] => match decode(group) {
+            Some(g) if *method == Method::GET => Route::Group(g),
+            Some(_) => Route::WrongMethod("GET"),
+            None => Route::NotFound,
+        },
+        [group, "users", user] => match (decode(group), decode(user)) {
+            (Some(g), Some(u)) if *method == Method::PUT => Route::GroupMember(g, u, true),
+            (Some(g), Some(u)) if *method == Method::DELETE => Route::GroupMember(g, u, false),
+            (Some(_), Some(_)) => Route::WrongMethod("PUT, DELETE"),
+            _ => Route::NotFound,
+        },
         _ => Route::NotFound,
     }
 }
@@ -204,9 +243,11 @@ fn process(
             Route::GetUser(k) | Route::Lifecycle(k, _) => {
                 (org.resolve_path_user(k), vec![k.clone()], Vec::new())
             }
-            Route::Sessions(k) | Route::Roles(k) => {
+            Route::Sessions(k) | Route::Roles(k) | Route::UserGroups(k) => {
                 (org.find_by_id(k), vec![k.clone()], Vec::new())
             }
+            Route::GroupMember(_, u, _) => (org.find_by_id(u), vec![u.clone()], Vec::new()),
+            Route::Group(_) => (None, Vec::new(), Vec::new()),
             Route::Search => match search.as_ref().and_then(Option::as_ref) {
                 Some(s) => (None, vec![s.value.clone()], org.search(s)),
                 None => (None, Vec::new(), Vec::new()),
@@ -280,6 +321,9 @@ fn process(
                 org.clear_sessions(&k, target, oauth_tokens, rate)
             }
             Route::Lifecycle(k, action) => org.lifecycle(&k, target, action, now, rate),
+            Route::Group(g) => org.group_answer(&shared.base_url, &g, rate),
+            Route::UserGroups(k) => org.user_groups_answer(&shared.base_url, &k, target, rate),
+            Route::GroupMember(g, u, add) => org.membership(&g, &u, target, add, now, rate),
         }
     };
 

@@ -84,7 +84,7 @@ pub enum Tamper {
 pub struct Click {
     /// The button's `action_id`: `approve`, `dismiss`, `unsuspend`.
     pub action_id: String,
-    /// For Unsuspend: the login the button's value names.
+    /// For Unsuspend and Release: the login the button's value names.
     pub login: Option<String>,
     /// The clicker's Slack user id (`user.id`).
     pub user_id: String,
@@ -118,6 +118,14 @@ impl Click {
         Click {
             login: Some(login.to_string()),
             ..Click::new("unsuspend", user_id)
+        }
+    }
+
+    /// The Release button of `login` (out of the quarantine group).
+    pub fn release(login: &str, user_id: &str) -> Click {
+        Click {
+            login: Some(login.to_string()),
+            ..Click::new("release", user_id)
         }
     }
 

@@ -18,8 +18,9 @@ use crate::runtime_api::{LogLine, LogSource};
 pub struct UserOutcome {
     pub event_id: Option<String>,
     pub user: String,
-    /// suspended, already suspended, not active, not found, ambiguous,
-    /// protected, held, dry run (would suspend), failed.
+    /// An outcome word of the README's table: suspended, quarantined,
+    /// sessions cleared, notified, not found, protected, held, dry run
+    /// (would suspend), failed, ...
     pub outcome: String,
     pub reason: Option<String>,
 }

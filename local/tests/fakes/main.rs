@@ -7,6 +7,7 @@ mod oauth_api;
 mod oauth_support;
 mod oauth_token;
 mod okta;
+mod okta_groups;
 mod okta_limits;
 mod seed;
 mod slack;

@@ -162,7 +162,8 @@ async fn demo_oauth_app_secret_gets_a_token_from_the_fake() {
             "okta.users.read",
             "okta.users.manage",
             "okta.roles.read",
-            "okta.universalLogout.manage"
+            "okta.universalLogout.manage",
+            "okta.groups.manage"
         ])
         .with_dpop(DpopPolicy::Required)]
     );

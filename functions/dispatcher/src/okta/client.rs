@@ -22,8 +22,8 @@ use url::Url;
 
 use super::auth::{Authenticator, SecretSource, excerpt};
 use super::{
-    Attribute, CallContext, CallError, Directory, OktaUser, REQUEST_TIMEOUT, Revocation,
-    Suspension, Unsuspension,
+    Attribute, CallContext, CallError, Directory, Membership, OktaGroup, OktaUser, REQUEST_TIMEOUT,
+    Revocation, Suspension, Unsuspension,
 };
 use crate::http::Http;
 use crate::metrics::{OktaCounters, OktaCounts};
@@ -61,6 +61,10 @@ pub enum Operation {
     Unsuspend,
     ClearSessions,
     GlobalTokenRevocation,
+    GetGroup,
+    ListUserGroups,
+    AddGroupMember,
+    RemoveGroupMember,
 }
 
 impl Operation {
@@ -73,6 +77,21 @@ impl Operation {
             Operation::Unsuspend => "unsuspend",
             Operation::ClearSessions => "clear sessions",
             Operation::GlobalTokenRevocation => "global token revocation",
+            Operation::GetGroup => "get group",
+            Operation::ListUserGroups => "list the user's groups",
+            Operation::AddGroupMember => "add group member",
+            Operation::RemoveGroupMember => "remove group member",
+        }
+    }
+
+    /// The rate-limit bucket the pacer keeps for the call: Okta counts
+    /// `/api/v1/groups` calls in its groups bucket, not the users one.
+    pub fn bucket(self) -> &'static str {
+        match self {
+            Operation::GetGroup | Operation::AddGroupMember | Operation::RemoveGroupMember => {
+                "groups"
+            }
+            other => other.name(),
         }
     }
 }
@@ -274,6 +293,7 @@ impl OktaClient {
             ))
         })?;
         let bucket = call.operation.name();
+        let rate_bucket = call.operation.bucket();
         let out_of_time =
             || CallError::Transient(format!("time ran out before Okta could {bucket}"));
         let mut attempt = 0u32;
@@ -286,7 +306,7 @@ impl OktaClient {
             attempt += 1;
             // Counted in flight until its answer is observed (or it ends without one).
             let in_flight = loop {
-                match self.pacer.before_request(bucket) {
+                match self.pacer.before_request(rate_bucket) {
                     Ok(in_flight) => break in_flight,
                     Err(pause) => {
                         tracing::info!(
@@ -442,6 +462,14 @@ impl OktaClient {
         self.send(&Call::new(operation, Method::GET, path), ctx)
             .await
     }
+}
+
+/// A group id as a path segment (checked at start-up, and again here).
+fn group(group_id: &str) -> Result<String, CallError> {
+    path_segment(group_id).ok_or_else(|| CallError::Refused {
+        doing: "use QUARANTINE_GROUP_ID",
+        okta: format!("{:?} cannot be a path segment", excerpt(group_id)),
+    })
 }
 
 /// A user id as a path segment (ids come from Okta, but are still checked).
@@ -640,6 +668,108 @@ impl Directory for OktaClient {
                 reason: answer.describe(),
             }),
             _ => Err(answer.unexpected("sign the user out everywhere (Universal Logout)")),
+        }
+    }
+
+    async fn get_group(
+        &self,
+        group_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Option<OktaGroup>, CallError> {
+        let answer = self
+            .get(
+                Operation::GetGroup,
+                format!("/api/v1/groups/{}", group(group_id)?),
+                ctx,
+            )
+            .await?;
+        match answer.status {
+            200 => Ok(Some(answer.json()?)),
+            404 => Ok(None),
+            _ => Err(answer.unexpected("read the quarantine group")),
+        }
+    }
+
+    async fn user_groups(
+        &self,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Vec<String>, CallError> {
+        let answer = self
+            .get(
+                Operation::ListUserGroups,
+                format!("/api/v1/users/{}/groups", id(user_id)?),
+                ctx,
+            )
+            .await?;
+        if answer.status != 200 {
+            return Err(answer.unexpected("list the user's groups"));
+        }
+        #[derive(Deserialize)]
+        struct Group {
+            id: String,
+        }
+        let groups: Vec<Group> = answer.json()?;
+        Ok(groups.into_iter().map(|g| g.id).collect())
+    }
+
+    async fn add_to_group(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Membership, CallError> {
+        self.membership(
+            Operation::AddGroupMember,
+            Method::PUT,
+            group_id,
+            user_id,
+            "add the user to the quarantine group",
+            ctx,
+        )
+        .await
+    }
+
+    async fn remove_from_group(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Membership, CallError> {
+        self.membership(
+            Operation::RemoveGroupMember,
+            Method::DELETE,
+            group_id,
+            user_id,
+            "remove the user from the quarantine group",
+            ctx,
+        )
+        .await
+    }
+}
+
+impl OktaClient {
+    async fn membership(
+        &self,
+        operation: Operation,
+        method: Method,
+        group_id: &str,
+        user_id: &str,
+        doing: &'static str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Membership, CallError> {
+        let call = Call::new(
+            operation,
+            method,
+            format!("/api/v1/groups/{}/users/{}", group(group_id)?, id(user_id)?),
+        );
+        let answer = self.send(&call, ctx).await?;
+        match answer.status {
+            200 | 204 => Ok(Membership::Done),
+            404 => Ok(Membership::NotFound {
+                okta: answer.describe(),
+            }),
+            _ => Err(answer.unexpected(doing)),
         }
     }
 }

@@ -22,6 +22,8 @@ pub const SECRET_SHAPES: &str = r#"{"apiToken": "..."} or {"clientId": "0oa...",
 pub const DEFAULT_SCOPES: &str = "okta.users.read okta.users.manage okta.roles.read";
 /// Added to the default when Universal Logout is on.
 pub const UNIVERSAL_LOGOUT_SCOPE: &str = "okta.universalLogout.manage";
+/// Added when `CHECK_ACTIONS` quarantines: read the group, change its members.
+pub const GROUPS_SCOPE: &str = "okta.groups.manage";
 
 /// How the dispatcher signs in to Okta.
 #[derive(Debug)]

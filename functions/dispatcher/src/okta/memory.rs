@@ -1,7 +1,8 @@
 //! An in-memory [`Directory`] for testing the lockout rules without HTTP.
 //!
 //! It keeps Okta's lifecycle rules (suspend only from ACTIVE, unsuspend only
-//! from SUSPENDED), records every write, and fails any operation on demand.
+//! from SUSPENDED) and group rules (only an `OKTA_GROUP`'s members change),
+//! records every write, and fails any operation on demand.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,8 +11,8 @@ use shared::event::Login;
 
 use super::client::names_user;
 use super::{
-    Attribute, CallContext, CallError, Directory, OktaUser, Profile, Revocation, Suspension,
-    Unsuspension,
+    Attribute, CallContext, CallError, Directory, GroupProfile, Membership, OktaGroup, OktaUser,
+    Profile, Revocation, Suspension, Unsuspension,
 };
 
 /// The operations, to fail them and to read the writes.
@@ -25,6 +26,10 @@ pub enum Op {
     Unsuspend,
     ClearSessions,
     Revoke,
+    GetGroup,
+    UserGroups,
+    AddMember,
+    RemoveMember,
 }
 
 #[derive(Default)]
@@ -34,6 +39,8 @@ struct State {
     failures: HashMap<Op, CallError>,
     writes: Vec<(Op, String)>,
     universal_logout_unavailable: bool,
+    /// Group id -> (type, member ids).
+    groups: HashMap<String, (String, Vec<String>)>,
 }
 
 #[derive(Default)]
@@ -71,6 +78,30 @@ impl MemoryDirectory {
     pub fn fail(&self, op: Op, error: CallError) -> &Self {
         self.lock().failures.insert(op, error);
         self
+    }
+
+    /// Adds a group of `kind` (`OKTA_GROUP`, `APP_GROUP`, ...).
+    pub fn with_group(&self, id: &str, kind: &str) -> &Self {
+        self.lock()
+            .groups
+            .insert(id.into(), (kind.into(), Vec::new()));
+        self
+    }
+
+    /// Makes the user a member, as another admin would.
+    pub fn add_member(&self, group: &str, user: &str) -> &Self {
+        if let Some((_, members)) = self.lock().groups.get_mut(group) {
+            members.push(user.into());
+        }
+        self
+    }
+
+    pub fn members(&self, group: &str) -> Vec<String> {
+        self.lock()
+            .groups
+            .get(group)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 
     pub fn without_universal_logout(&self) -> &Self {
@@ -219,5 +250,87 @@ impl Directory for MemoryDirectory {
             });
         }
         self.write(Op::Revoke, user_id).map(|_| Revocation::Done)
+    }
+
+    async fn get_group(
+        &self,
+        group_id: &str,
+        _: &CallContext<'_>,
+    ) -> Result<Option<OktaGroup>, CallError> {
+        self.check(Op::GetGroup)?;
+        Ok(self.lock().groups.get(group_id).map(|(kind, _)| OktaGroup {
+            id: group_id.into(),
+            kind: Some(kind.clone()),
+            profile: GroupProfile::default(),
+        }))
+    }
+
+    async fn user_groups(
+        &self,
+        user_id: &str,
+        _: &CallContext<'_>,
+    ) -> Result<Vec<String>, CallError> {
+        self.check(Op::UserGroups)?;
+        Ok(self
+            .lock()
+            .groups
+            .iter()
+            .filter(|(_, (_, members))| members.iter().any(|m| m == user_id))
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    async fn add_to_group(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        _: &CallContext<'_>,
+    ) -> Result<Membership, CallError> {
+        self.membership(Op::AddMember, group_id, user_id, true)
+    }
+
+    async fn remove_from_group(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        _: &CallContext<'_>,
+    ) -> Result<Membership, CallError> {
+        self.membership(Op::RemoveMember, group_id, user_id, false)
+    }
+}
+
+impl MemoryDirectory {
+    /// Okta's rules: only an `OKTA_GROUP` is changed (403 otherwise); an
+    /// unknown group or user is 404; adding again changes nothing.
+    fn membership(
+        &self,
+        op: Op,
+        group_id: &str,
+        user_id: &str,
+        add: bool,
+    ) -> Result<Membership, CallError> {
+        let exists = self.write(op, user_id)?.is_some();
+        let mut state = self.lock();
+        let Some((kind, members)) = state.groups.get_mut(group_id) else {
+            return Ok(Membership::NotFound {
+                okta: "Okta answered 404 E0000007: Not found: Resource not found".into(),
+            });
+        };
+        if kind != "OKTA_GROUP" {
+            return Err(CallError::Refused {
+                doing: "add the user to the quarantine group",
+                okta: "Okta answered 403 E0000006: You do not have permission to perform the requested action".into(),
+            });
+        }
+        if !exists {
+            return Ok(Membership::NotFound {
+                okta: "Okta answered 404 E0000007: Not found: Resource not found".into(),
+            });
+        }
+        members.retain(|m| m != user_id);
+        if add {
+            members.push(user_id.into());
+        }
+        Ok(Membership::Done)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`Directory`] is what the lockout rules need from Okta, in Okta-free
 //! words: find a user, list their admin roles, suspend, clear sessions,
-//! sign them out everywhere. [`OktaClient`] is the real one: REST paths,
+//! sign them out everywhere, add them to (or remove them from) a group. [`OktaClient`] is the real one: REST paths,
 //! status codes and error codes, authentication (SSWS, or an OAuth service
 //! app with DPoP), retries, rate-limit pacing, deadlines and request ids all
 //! stay inside it. Tests of the rules use [`memory::MemoryDirectory`].
@@ -55,6 +55,43 @@ impl OktaUser {
     pub fn status(&self) -> &str {
         self.status.as_deref().unwrap_or("UNKNOWN")
     }
+}
+
+/// An Okta group, as far as quarantine cares (`GET /api/v1/groups/{id}`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct OktaGroup {
+    pub id: String,
+    /// `OKTA_GROUP`, `APP_GROUP` or `BUILT_IN`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub profile: GroupProfile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct GroupProfile {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl OktaGroup {
+    /// Only an `OKTA_GROUP` can have members added and removed by the API.
+    pub fn is_okta_group(&self) -> bool {
+        self.kind.as_deref() == Some("OKTA_GROUP")
+    }
+
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("UNKNOWN")
+    }
+}
+
+/// What adding a user to, or removing them from, a group did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    /// Done (also when nothing changed: Okta's calls are idempotent).
+    Done,
+    /// The group or the user does not exist (any more); Okta's answer.
+    NotFound { okta: String },
 }
 
 /// A profile attribute searched for an exact value.
@@ -219,4 +256,34 @@ pub trait Directory: Sync {
         user_id: &str,
         ctx: &CallContext<'_>,
     ) -> impl Future<Output = Result<Revocation, CallError>> + Send;
+
+    /// The group, or `None` when it does not exist.
+    fn get_group(
+        &self,
+        group_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> impl Future<Output = Result<Option<OktaGroup>, CallError>> + Send;
+
+    /// The ids of the groups the user is a member of.
+    fn user_groups(
+        &self,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> impl Future<Output = Result<Vec<String>, CallError>> + Send;
+
+    /// Adds the user to the group (again is harmless).
+    fn add_to_group(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> impl Future<Output = Result<Membership, CallError>> + Send;
+
+    /// Removes the user from the group.
+    fn remove_from_group(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        ctx: &CallContext<'_>,
+    ) -> impl Future<Output = Result<Membership, CallError>> + Send;
 }

@@ -376,3 +376,83 @@ async fn suspend_answers_become_typed_results() {
         assert_eq!(okta.suspend(id, &ctx()).await, expected, "{id}");
     }
 }
+
+#[tokio::test]
+async fn group_membership_answers_become_typed_results() {
+    let server = MockServer::start().await;
+    let forbidden = json!({"errorCode": "E0000006", "errorSummary": "You do not have permission to perform the requested action"});
+    Mock::given(method("GET"))
+        .and(path("/api/v1/groups/00gq"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": "00gq", "type": "OKTA_GROUP", "profile": {"name": "oort-quarantine", "description": null}, "_links": {}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/groups/00gapp"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "00gapp", "type": "APP_GROUP"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/users/00u1/groups"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"id": "00gEveryone", "type": "BUILT_IN"}, {"id": "00gq", "type": "OKTA_GROUP"}]),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/api/v1/groups/00gq/users/00u1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/api/v1/groups/00gapp/users/00u1"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(forbidden))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/v1/groups/00gq/users/00u2"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"errorCode": "E0000007", "errorSummary": "Not found: Resource not found: 00u2 (User)"}),
+        ))
+        .mount(&server)
+        .await;
+    let okta = client(&server, json!({"apiToken": "t0k"}));
+
+    let group = okta.get_group("00gq", &ctx()).await.unwrap().unwrap();
+    assert!(group.is_okta_group());
+    assert_eq!(group.profile.name.as_deref(), Some("oort-quarantine"));
+    let app = okta.get_group("00gapp", &ctx()).await.unwrap().unwrap();
+    assert!(!app.is_okta_group());
+    assert_eq!(app.kind(), "APP_GROUP");
+    assert_eq!(okta.get_group("00gnone", &ctx()).await, Ok(None));
+    assert_eq!(
+        okta.user_groups("00u1", &ctx()).await.unwrap(),
+        ["00gEveryone", "00gq"]
+    );
+    assert_eq!(
+        okta.add_to_group("00gq", "00u1", &ctx()).await,
+        Ok(Membership::Done)
+    );
+    assert_eq!(
+        okta.add_to_group("00gapp", "00u1", &ctx()).await,
+        Err(CallError::Refused {
+            doing: "add the user to the quarantine group",
+            okta: "Okta answered 403 E0000006: You do not have permission to perform the requested action".into(),
+        })
+    );
+    assert_eq!(
+        okta.remove_from_group("00gq", "00u2", &ctx()).await,
+        Ok(Membership::NotFound {
+            okta: "Okta answered 404 E0000007: Not found: Resource not found: 00u2 (User)".into()
+        })
+    );
+    // A group id that cannot be one path segment never reaches Okta.
+    assert!(matches!(
+        okta.get_group("00g/../users", &ctx()).await,
+        Err(CallError::Refused { .. })
+    ));
+}

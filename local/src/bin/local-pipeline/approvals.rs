@@ -74,7 +74,7 @@ fn held_users(okta: &FakeOkta, cap: usize) -> Vec<String> {
 }
 
 /// Sends the held event, as Oort would.
-async fn send_event(pipeline: &Pipeline, body: &Value) -> anyhow::Result<(u16, String)> {
+pub(crate) async fn send_event(pipeline: &Pipeline, body: &Value) -> anyhow::Result<(u16, String)> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -91,7 +91,7 @@ async fn send_event(pipeline: &Pipeline, body: &Value) -> anyhow::Result<(u16, S
 }
 
 /// Waits for the queue to drain and for every batch to have been printed.
-async fn settle(pipeline: &Pipeline, printer: &mut Printer) -> anyhow::Result<()> {
+pub(crate) async fn settle(pipeline: &Pipeline, printer: &mut Printer) -> anyhow::Result<()> {
     pipeline.wait_until_drained(Duration::from_secs(60)).await?;
     let batches = pipeline.event_source().stats().batches;
     printer.caught_up(batches, Duration::from_secs(5)).await;
@@ -100,7 +100,7 @@ async fn settle(pipeline: &Pipeline, printer: &mut Printer) -> anyhow::Result<()
 
 /// Clicks and prints the answer, holding the gate so that nothing the click
 /// caused is printed before it.
-async fn click(
+pub(crate) async fn click(
     slack: &FakeSlack,
     gate: &PrintGate,
     message: &SlackMessage,
@@ -127,7 +127,7 @@ async fn click(
 }
 
 /// The Okta status of each login, in one line.
-fn statuses(okta: &FakeOkta, logins: &[String]) -> String {
+pub(crate) fn statuses(okta: &FakeOkta, logins: &[String]) -> String {
     logins
         .iter()
         .map(|login| {

@@ -6,7 +6,8 @@
 //! base64 sample names one of its users too); the others follow in file-name
 //! order. Each sample's steps are printed before the next sample is sent.
 //! Then the approval loop (the `approvals` module) shows a held event
-//! approved and one suspension undone from Slack.
+//! approved and one suspension undone from Slack, and the `responses` module
+//! one check per `CHECK_ACTIONS` action.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,7 @@ pub async fn run(cli: &Cli, events: Option<&Path>) -> anyhow::Result<Finish> {
     let samples = samples(&events_dir(events))?;
     let mut options = base_options(cli, Services::FromEnvironment)?;
     options.visibility_timeout = Duration::from_secs(5);
+    crate::responses::configure(&mut options);
     let Some(pipeline) = start(options).await? else {
         return Ok(Finish::Interrupted);
     };
@@ -151,6 +153,7 @@ async fn run_all(
 ) -> anyhow::Result<()> {
     run_samples(pipeline, samples, gate, printer).await?;
     crate::approvals::run(pipeline, gate, printer).await?;
+    crate::responses::run(pipeline, gate, printer).await?;
     let dlq = pipeline.dlq_depth().await?.total();
     if dlq > 0 {
         bail!("{dlq} message(s) ended in the dead-letter queue");

@@ -39,6 +39,7 @@ use local_pipeline::pipeline::{OktaAuth, Pipeline, PipelineOptions, Services, la
 mod approvals;
 mod demo;
 mod print;
+mod responses;
 mod up;
 
 /// The key the samples in `events/` carry.
@@ -61,6 +62,8 @@ const DISPATCHER_PASSTHROUGH: &[&str] = &[
     "PROTECTED_USERS",
     "PROTECT_ADMINS",
     "OKTA_MAX_CONCURRENCY",
+    "CHECK_ACTIONS",
+    "QUARANTINE_GROUP_ID",
     "RUST_LOG",
 ];
 
