@@ -41,9 +41,14 @@ fn deliveries(pipeline: &Pipeline) -> HashMap<String, Vec<u32>> {
     seen
 }
 
-/// After the queue drained, waits a little so a stray extra summary would show.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(800)).await;
+/// Waits until the queue is empty and no batch is in flight: whatever the
+/// pipeline would still do (a stray extra summary, a second decision) has
+/// happened by then, so what a test then finds missing will not come.
+async fn settle(pipeline: &Pipeline) {
+    pipeline
+        .wait_until_drained(Duration::from_secs(60))
+        .await
+        .expect("the queue drains");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +76,7 @@ async fn a_failed_check_suspends_the_right_users_clears_their_sessions_and_posts
         .unwrap();
     let slack = pipeline.slack().unwrap();
     slack.wait_for_messages(1, Duration::from_secs(10)).await;
-    settle().await;
+    settle(&pipeline).await;
 
     let okta = pipeline.okta().unwrap();
     for login in [
@@ -164,7 +169,7 @@ async fn a_webhook_test_posts_a_notice_and_never_writes_to_okta() {
         .unwrap()
         .wait_for_messages(1, Duration::from_secs(10))
         .await;
-    settle().await;
+    settle(&pipeline).await;
 
     let okta = pipeline.okta().unwrap();
     assert!(
@@ -199,7 +204,7 @@ async fn the_same_webhook_delivered_twice_is_dispatched_once() {
         .wait_until_drained(Duration::from_secs(30))
         .await
         .unwrap();
-    settle().await;
+    settle(&pipeline).await;
 
     let delivered = deliveries(&pipeline);
     assert_eq!(delivered.len(), 1, "one message dispatched: {delivered:?}");
@@ -262,7 +267,7 @@ async fn an_okta_outage_for_one_user_is_redelivered_and_resolved_with_one_summar
         .unwrap()
         .wait_for_messages(1, Duration::from_secs(10))
         .await;
-    settle().await;
+    settle(&pipeline).await;
 
     assert_eq!(
         deliveries(&pipeline).get(&message_id),
@@ -333,7 +338,7 @@ async fn an_outage_outlasting_max_receive_count_lands_in_the_dlq_and_the_last_su
         .wait_until_drained(Duration::from_secs(15))
         .await
         .unwrap();
-    settle().await;
+    settle(&pipeline).await;
 
     let dlq = pipeline.dlq_bodies().await.unwrap();
     assert_eq!(dlq.len(), 1);
@@ -418,7 +423,7 @@ async fn a_burst_of_200_deliveries_16_in_flight_is_all_answered_and_dispatched_o
         .wait_until_drained(Duration::from_secs(60))
         .await
         .unwrap();
-    settle().await;
+    settle(&pipeline).await;
 
     let texts = slack_texts(&pipeline);
     let delivered = deliveries(&pipeline);
@@ -847,6 +852,8 @@ async fn a_slow_event_does_not_use_up_the_invocation_of_its_batch_mates() {
 mod approvals {
     use std::time::Duration;
 
+    use super::settle;
+
     use integration_tests::pipeline::{
         APPROVER, BREAK_GLASS, SECOND_APPROVER, STRANGER, TEST_CAP, Webhook, approval_options,
         click, decision_deliveries, decision_receive_counts, failed_check, held_summary,
@@ -866,11 +873,6 @@ mod approvals {
             .into_iter()
             .filter(|c| c.outcome == outcome)
             .collect()
-    }
-
-    /// Long enough for a queued decision to be received by the event source.
-    async fn settle() {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
     }
 
     /// A summary of `event_id` with Approve and Dismiss posted to Slack, and
@@ -971,7 +973,7 @@ mod approvals {
                 .all(|c| c.outcome == "rejected" && c.status == Some(401)),
             "{rejected:#?}"
         );
-        settle().await;
+        settle(&pipeline).await;
         assert!(decision_deliveries(&pipeline).is_empty(), "nothing queued");
         assert_eq!(pipeline.queue_depth().await.unwrap().total(), 0);
         assert_eq!(
@@ -1027,7 +1029,7 @@ mod approvals {
             Some("e2e-stranger")
         );
         assert!(records[0].contains_key("ttl"), "kept 30 days, then expired");
-        settle().await;
+        settle(&pipeline).await;
         assert!(decision_deliveries(&pipeline).is_empty(), "nothing queued");
         assert_eq!(
             pipeline.store().get_decision("e2e-stranger").await.unwrap(),
@@ -1068,7 +1070,7 @@ mod approvals {
             "{}",
             late.summary()
         );
-        settle().await;
+        settle(&pipeline).await;
         let decisions = decision_deliveries(&pipeline);
         assert_eq!(decisions.len(), 1, "one decision queued: {decisions:#?}");
         assert!(
@@ -1126,7 +1128,7 @@ mod approvals {
             pipeline.logged_clicks()
         );
         assert_eq!(logged(&pipeline, "already done").len(), 1);
-        settle().await;
+        settle(&pipeline).await;
         assert_eq!(
             decision_deliveries(&pipeline).len(),
             1,
@@ -1166,7 +1168,7 @@ mod approvals {
             "{:#?}",
             pipeline.logged_clicks()
         );
-        settle().await;
+        settle(&pipeline).await;
         assert!(decision_deliveries(&pipeline).is_empty(), "nothing queued");
         for id in ["e2e-expired", "e2e-never-held"] {
             assert_eq!(
@@ -1206,7 +1208,7 @@ mod approvals {
                 .contains("store table"),
             "{failed:?}"
         );
-        settle().await;
+        settle(&pipeline).await;
         assert!(decision_deliveries(&pipeline).is_empty(), "nothing queued");
 
         // Back again: the retry the answer asks for is carried out.
@@ -1885,7 +1887,7 @@ mod check_actions {
             .unwrap()
             .wait_for_messages(4, Duration::from_secs(10))
             .await;
-        settle().await;
+        settle(&pipeline).await;
         let okta = pipeline.okta().unwrap();
 
         assert_eq!(
