@@ -143,6 +143,8 @@ pub struct Answer {
     pub request_id: Option<String>,
     /// `WWW-Authenticate`, which tells a scope error from a bad token.
     pub www_authenticate: Option<String>,
+    /// The `Link` header's `rel="next"` URL: the next page of a list.
+    pub next: Option<String>,
 }
 
 /// Okta's error body.
@@ -374,6 +376,7 @@ impl OktaClient {
             };
             let request_id = header("x-okta-request-id");
             let www_authenticate = header("www-authenticate");
+            let next = next_link(response.headers());
             let body = match response.bytes().await {
                 Ok(body) => body.to_vec(),
                 Err(e) => {
@@ -404,6 +407,7 @@ impl OktaClient {
                 body,
                 request_id,
                 www_authenticate,
+                next,
             };
             match status {
                 429 => {
@@ -453,6 +457,19 @@ impl OktaClient {
         }
     }
 
+    /// The path and query of `url` if it is on this org (a `Link` Okta
+    /// sent); `None` for anywhere else.
+    fn path_in_org(&self, url: &str) -> Option<String> {
+        let url = Url::parse(url).ok()?;
+        if url.origin() != self.base.origin() {
+            return None;
+        }
+        Some(match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        })
+    }
+
     async fn get(
         &self,
         operation: Operation,
@@ -462,6 +479,25 @@ impl OktaClient {
         self.send(&Call::new(operation, Method::GET, path), ctx)
             .await
     }
+}
+
+/// At most this many pages of one list are read (Okta's pages hold 200 or
+/// more groups).
+const MAX_PAGES: usize = 50;
+
+/// The `rel="next"` URL of Okta's `Link` headers, if any.
+fn next_link(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|link| link.contains("rel=\"next\""))
+        .and_then(|link| {
+            let start = link.find('<')? + 1;
+            let end = link[start..].find('>')? + start;
+            Some(link[start..end].to_string())
+        })
 }
 
 /// A group id as a path segment (checked at start-up, and again here).
@@ -690,27 +726,40 @@ impl Directory for OktaClient {
         }
     }
 
+    /// Every page of the user's groups: whether a user is already in the
+    /// quarantine group decides what a Release may undo, so a member on a
+    /// later page must not be missed.
     async fn user_groups(
         &self,
         user_id: &str,
         ctx: &CallContext<'_>,
     ) -> Result<Vec<String>, CallError> {
-        let answer = self
-            .get(
-                Operation::ListUserGroups,
-                format!("/api/v1/users/{}/groups", id(user_id)?),
-                ctx,
-            )
-            .await?;
-        if answer.status != 200 {
-            return Err(answer.unexpected("list the user's groups"));
-        }
         #[derive(Deserialize)]
         struct Group {
             id: String,
         }
-        let groups: Vec<Group> = answer.json()?;
-        Ok(groups.into_iter().map(|g| g.id).collect())
+        let mut path = format!("/api/v1/users/{}/groups", id(user_id)?);
+        let mut ids = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let answer = self.get(Operation::ListUserGroups, path, ctx).await?;
+            if answer.status != 200 {
+                return Err(answer.unexpected("list the user's groups"));
+            }
+            let groups: Vec<Group> = answer.json()?;
+            ids.extend(groups.into_iter().map(|g| g.id));
+            match answer.next.as_deref().map(|next| self.path_in_org(next)) {
+                None => return Ok(ids),
+                Some(Some(next)) => path = next,
+                Some(None) => {
+                    return Err(CallError::Transient(
+                        "Okta's next page of the user's groups is not in the org".into(),
+                    ));
+                }
+            }
+        }
+        Err(CallError::Transient(format!(
+            "the user is in more than {MAX_PAGES} pages of groups; not read to the end"
+        )))
     }
 
     async fn add_to_group(
@@ -851,6 +900,7 @@ mod tests {
             body: br#"{"errorCode":"E0000001","errorSummary":"Api validation failed: suspendUser","errorCauses":[{"errorSummary":"Cannot suspend a user that is not active"}]}"#.to_vec(),
             request_id: None,
             www_authenticate: None,
+            next: None,
         };
         assert_eq!(
             answer.describe(),
@@ -862,6 +912,7 @@ mod tests {
                 body: b"<html>".to_vec(),
                 request_id: None,
                 www_authenticate: None,
+                next: None,
             }
             .describe(),
             "Okta answered 502"

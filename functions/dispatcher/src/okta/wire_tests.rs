@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use url::Url;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::auth::SecretSource;
@@ -454,5 +454,66 @@ async fn group_membership_answers_become_typed_results() {
     assert!(matches!(
         okta.get_group("00g/../users", &ctx()).await,
         Err(CallError::Refused { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_users_groups_are_read_to_the_last_page_and_only_within_the_org() {
+    let server = MockServer::start().await;
+    let page = |ids: &[&str]| {
+        json!(
+            ids.iter()
+                .map(|id| json!({"id": id, "type": "OKTA_GROUP", "profile": {"name": id}}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let next = format!(
+        "<{}/api/v1/users/00u1/groups?after=00g2&limit=2>; rel=\"next\"",
+        server.uri()
+    );
+    let this = format!(
+        "<{}/api/v1/users/00u1/groups?limit=2>; rel=\"self\"",
+        server.uri()
+    );
+    Mock::given(method("GET"))
+        .and(path("/api/v1/users/00u1/groups"))
+        .and(query_param_is_missing("after"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .append_header("link", this.as_str())
+                .append_header("link", next.as_str())
+                .set_body_json(page(&["00g1", "00g2"])),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/users/00u1/groups"))
+        .and(query_param("after", "00g2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&["00gq"])))
+        .mount(&server)
+        .await;
+    // A next page somewhere else is never followed.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/users/00u9/groups"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .append_header(
+                    "link",
+                    "<https://elsewhere.example.com/api/v1/users/00u9/groups?after=x>; rel=\"next\"",
+                )
+                .set_body_json(page(&["00g1"])),
+        )
+        .mount(&server)
+        .await;
+    let okta = client(&server, json!({"apiToken": "t0k"}));
+
+    assert_eq!(
+        okta.user_groups("00u1", &ctx()).await.unwrap(),
+        ["00g1", "00g2", "00gq"],
+        "the quarantine group on the second page is found"
+    );
+    assert!(matches!(
+        okta.user_groups("00u9", &ctx()).await,
+        Err(CallError::Transient(reason)) if reason.contains("not in the org")
     ));
 }
