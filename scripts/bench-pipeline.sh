@@ -20,5 +20,5 @@ CARGO="${CARGO:-cargo}"
 
 echo "==> cargo build --release --bins"
 "$CARGO" build --release --bins
-echo "==> local-pipeline bench $*"
-exec target/release/local-pipeline bench --bin-dir target/release "$@"
+echo "==> cargo bench -p integration-tests --bench pipeline -- $*"
+exec "$CARGO" bench -p integration-tests --bench pipeline -- "$@"

@@ -14,13 +14,12 @@
 //!   also clicks buttons, as signed `block_actions` requests to the actions function;
 //! - [`okta_keys`]: client keys and JWKs for Okta OAuth 2.0 service apps;
 //! - [`seed`]: the demo Okta org used by `make local`;
-//! - [`pipeline`]: all of the above wired together;
-//! - [`bench`](mod@bench): the whole pipeline's benchmark (`local-pipeline bench`).
+//! - [`pipeline`]: all of the above wired together (the end-to-end tests,
+//!   `make local` and the whole pipeline's benchmark in `tests/benches/` run on it).
 
 use std::sync::{Mutex, MutexGuard};
 
 pub mod aws_setup;
-pub mod bench;
 pub mod event_source;
 pub mod fake_okta;
 pub mod fake_slack;

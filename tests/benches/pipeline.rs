@@ -1,5 +1,7 @@
-//! The whole pipeline's benchmark, `local-pipeline bench` (run by
-//! `scripts/bench-pipeline.sh`; figures, not tests: see `benches/README.md`).
+//! The whole pipeline's benchmark (figures, not tests: see `benches/README.md`).
+//! Run: `cargo build --release --bins && cargo bench -p integration-tests --bench pipeline`
+//! (`scripts/bench-pipeline.sh` does both; options after `--`: `--runs N`,
+//! `--burst N`, `--in-flight N`, `--instances N`).
 //!
 //! Through the deployed path (HTTP to the function URL, the compiled binaries
 //! under the Runtime API emulator, moto, the SQS event source, the Okta and
@@ -10,37 +12,69 @@
 //! 2. ingest's answer latency under a burst of deliveries with a fixed number
 //!    in flight, and how long until every summary is posted.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
+use local_pipeline::fake_okta::SeedUser;
+use local_pipeline::pipeline::{Pipeline, PipelineOptions, Services, lambda_bin_dir};
 use serde_json::Value;
-
-use crate::fake_okta::SeedUser;
-use crate::pipeline::{Pipeline, PipelineOptions};
 use shared::testing::OortBody;
 
 /// What to measure.
-#[derive(Clone, Debug, clap::Args)]
-pub struct BenchSettings {
-    /// 5-user events to time one by one
-    #[arg(long, value_name = "N", default_value_t = 50)]
-    pub runs: usize,
-    /// webhook deliveries in the burst
-    #[arg(long, value_name = "N", default_value_t = 200)]
-    pub burst: usize,
-    /// concurrent deliveries in the burst
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub in_flight: usize,
-    /// ingest instances (default: as many as --in-flight, as Lambda scales)
-    #[arg(long, value_name = "N")]
-    pub instances: Option<usize>,
+#[derive(Clone, Debug)]
+struct BenchSettings {
+    /// 5-user events to time one by one (`--runs`, 50).
+    runs: usize,
+    /// Webhook deliveries in the burst (`--burst`, 200).
+    burst: usize,
+    /// Concurrent deliveries in the burst (`--in-flight`, 16).
+    in_flight: usize,
+    /// Ingest instances (`--instances`; default as many as in flight, as
+    /// Lambda scales a function URL's function).
+    instances: Option<usize>,
 }
 
-/// The pipeline the benchmark runs on: `base` with the stand-ins' answers
-/// acted on (`DRY_RUN=false`), ingest scaled out to the requests in flight,
-/// and four dispatchers.
-pub fn pipeline_options(mut options: PipelineOptions, settings: &BenchSettings) -> PipelineOptions {
+impl BenchSettings {
+    /// From the arguments after `--` (cargo adds `--bench`, ignored).
+    fn from_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<BenchSettings> {
+        let mut settings = BenchSettings {
+            runs: 50,
+            burst: 200,
+            in_flight: 16,
+            instances: None,
+        };
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            if flag == "--bench" {
+                continue;
+            }
+            let value: usize = args
+                .next()
+                .with_context(|| format!("{flag} needs a number"))?
+                .parse()
+                .with_context(|| format!("{flag} needs a number"))?;
+            match flag.as_str() {
+                "--runs" => settings.runs = value,
+                "--burst" => settings.burst = value,
+                "--in-flight" => settings.in_flight = value,
+                "--instances" => settings.instances = Some(value),
+                other => bail!("unknown option {other}"),
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// The pipeline the benchmark runs on: the stand-ins, without approvers,
+/// their answers acted on (`DRY_RUN=false`), ingest scaled out to the
+/// requests in flight, and four dispatchers.
+fn pipeline_options(settings: &BenchSettings) -> PipelineOptions {
+    let mut options = PipelineOptions::new(lambda_bin_dir());
+    options.services = Services::Fakes;
+    options.approvals = false;
     options.dispatcher_env = vec![("DRY_RUN".into(), "false".into())];
     // Lambda scales a function URL's function out to the requests in flight.
     options.ingest_instances = settings.instances.unwrap_or(settings.in_flight).max(1);
@@ -52,7 +86,7 @@ pub fn pipeline_options(mut options: PipelineOptions, settings: &BenchSettings) 
 }
 
 /// A note to print when the binaries are not a release build.
-pub fn profile_note(options: &PipelineOptions) -> Option<String> {
+fn profile_note(options: &PipelineOptions) -> Option<String> {
     let profile = options
         .bin_dir
         .file_name()
@@ -66,17 +100,8 @@ pub fn profile_note(options: &PipelineOptions) -> Option<String> {
     })
 }
 
-/// The `q` quantile (nearest rank) of sorted samples.
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    format!("{:.1} ms", common::ms(d))
 }
 
 async fn post(http: &reqwest::Client, pipeline: &Pipeline, body: &Value) -> anyhow::Result<u16> {
@@ -91,7 +116,7 @@ async fn post(http: &reqwest::Client, pipeline: &Pipeline, body: &Value) -> anyh
 }
 
 /// Runs both measurements on a started pipeline and prints the results.
-pub async fn run(pipeline: &Pipeline, settings: &BenchSettings) -> anyhow::Result<()> {
+async fn run(pipeline: &Pipeline, settings: &BenchSettings) -> anyhow::Result<()> {
     let (Some(okta), Some(slack)) = (pipeline.okta(), pipeline.slack()) else {
         bail!("the benchmark needs the local stand-ins");
     };
@@ -217,36 +242,42 @@ pub async fn run(pipeline: &Pipeline, settings: &BenchSettings) -> anyhow::Resul
     println!(
         "webhook 200 -> Slack summary, 5-user event (n={}): median {}, p99 {}, min {}, max {}",
         latencies.len(),
-        ms(quantile(&latencies, 0.5)),
-        ms(quantile(&latencies, 0.99)),
-        ms(quantile(&latencies, 0.0)),
-        ms(quantile(&latencies, 1.0))
+        ms(common::percentile(&latencies, 0.5)),
+        ms(common::percentile(&latencies, 0.99)),
+        ms(common::percentile(&latencies, 0.0)),
+        ms(common::percentile(&latencies, 1.0))
     );
     println!(
         "ingest answer latency, {} deliveries with {} in flight: median {}, p99 {}, max {}; all answered in {}, all summaries posted {} after the first delivery",
         answer_latencies.len(),
         settings.in_flight,
-        ms(quantile(&answer_latencies, 0.5)),
-        ms(quantile(&answer_latencies, 0.99)),
-        ms(quantile(&answer_latencies, 1.0)),
+        ms(common::percentile(&answer_latencies, 0.5)),
+        ms(common::percentile(&answer_latencies, 0.99)),
+        ms(common::percentile(&answer_latencies, 1.0)),
         ms(answered_in),
         ms(dispatched_in)
     );
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_are_nearest_rank() {
-        let ms = |n: u64| Duration::from_millis(n);
-        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
-        assert_eq!(quantile(&sorted, 0.5), ms(50));
-        assert_eq!(quantile(&sorted, 0.99), ms(99));
-        assert_eq!(quantile(&sorted, 0.0), ms(1));
-        assert_eq!(quantile(&sorted, 1.0), ms(100));
-        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+fn main() -> anyhow::Result<()> {
+    let settings = BenchSettings::from_args(std::env::args().skip(1))?;
+    let options = pipeline_options(&settings);
+    if let Some(note) = profile_note(&options) {
+        println!("{note}");
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        println!(
+            "starting moto, the Okta and Slack stand-ins, and the functions from {} ...",
+            options.bin_dir.display()
+        );
+        let pipeline = Pipeline::start(options).await?;
+        let result = run(&pipeline, &settings).await;
+        println!("\nstopping everything ...");
+        pipeline.shutdown().await;
+        result
+    })
 }

@@ -13,9 +13,9 @@
 //! - `local-pipeline up` (`make local-up`, [`up`]): starts everything and
 //!   keeps it running, printing the function URL, the API key and a `curl`
 //!   command, then activity as it happens, until Ctrl-C.
-//! - `local-pipeline bench` (`scripts/bench-pipeline.sh`): webhook-to-summary
-//!   latency for 5-user events, and ingest's answer latency under a burst
-//!   (the code is [`local_pipeline::bench`]).
+//!
+//! The whole pipeline's benchmark is with the other benchmarks
+//! (`tests/benches/pipeline.rs`, `scripts/bench-pipeline.sh`).
 //!
 //! A real Okta org and Slack webhook are used instead of the stand-ins when
 //! `OKTA_ORG_URL` + `OKTA_API_TOKEN` and `SLACK_WEBHOOK_URL` are set (demo and
@@ -33,7 +33,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use local_pipeline::bench::{self, BenchSettings};
 use local_pipeline::pipeline::{OktaAuth, Pipeline, PipelineOptions, Services, lambda_bin_dir};
 
 mod approvals;
@@ -99,8 +98,6 @@ enum Command {
         #[arg(long, value_name = "N")]
         port: Option<u16>,
     },
-    /// measure webhook-to-summary and ingest answer latency (use a release build)
-    Bench(BenchSettings),
 }
 
 impl Command {
@@ -108,7 +105,6 @@ impl Command {
         match self {
             Command::Demo { .. } => "demo",
             Command::Up { .. } => "up",
-            Command::Bench(_) => "bench",
         }
     }
 }
@@ -120,7 +116,6 @@ async fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Demo { events } => demo::run(&cli, events.as_deref()).await,
         Command::Up { port } => up::run(&cli, *port).await,
-        Command::Bench(settings) => run_bench(&cli, settings).await,
     };
     match outcome {
         Ok(Finish::Done) => ExitCode::SUCCESS,
@@ -211,26 +206,6 @@ async fn stop(pipeline: Pipeline) {
     let _ = tokio::time::timeout(Duration::from_secs(30), pipeline.shutdown()).await;
 }
 
-/// `local-pipeline bench`: always the stand-ins, never the printer.
-async fn run_bench(cli: &Cli, settings: &BenchSettings) -> anyhow::Result<Finish> {
-    let mut options = base_options(cli, Services::Fakes)?;
-    // The figures are of the pipeline without approvers (benches/README.md).
-    options.approvals = false;
-    let options = bench::pipeline_options(options, settings);
-    if let Some(note) = bench::profile_note(&options) {
-        println!("{note}");
-    }
-    let Some(pipeline) = start(options).await? else {
-        return Ok(Finish::Interrupted);
-    };
-    let result = tokio::select! {
-        result = bench::run(&pipeline, settings) => result.map(|()| Finish::Done),
-        _ = stop_signal() => Ok(Finish::Interrupted),
-    };
-    stop(pipeline).await;
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,29 +220,16 @@ mod tests {
     fn options_go_before_or_after_the_command() {
         let cli = Cli::try_parse_from([
             "local-pipeline",
-            "bench",
+            "demo",
             "--bin-dir",
             "target/release",
-            "--runs",
-            "5",
-            "--burst",
-            "20",
-            "--in-flight",
-            "4",
+            "--events",
+            "events",
         ])
         .unwrap();
         assert_eq!(cli.bin_dir, Some(PathBuf::from("target/release")));
-        let Command::Bench(settings) = cli.command else {
-            panic!("not bench");
-        };
-        assert_eq!(
-            (
-                settings.runs,
-                settings.burst,
-                settings.in_flight,
-                settings.instances
-            ),
-            (5, 20, 4, None)
+        assert!(
+            matches!(cli.command, Command::Demo { events: Some(ref dir) } if dir == &PathBuf::from("events"))
         );
         let cli = Cli::try_parse_from(["local-pipeline", "-v", "demo"]).unwrap();
         assert!(cli.verbose);
@@ -275,17 +237,11 @@ mod tests {
             Cli::try_parse_from(["local-pipeline", "up", "--verbose", "--port", "9001"]).unwrap();
         assert!(cli.verbose);
         assert!(matches!(cli.command, Command::Up { port: Some(9001) }));
-        let Command::Bench(defaults) = Cli::try_parse_from(["local-pipeline", "bench"])
-            .unwrap()
-            .command
-        else {
-            panic!("not bench");
-        };
-        assert_eq!(
-            (defaults.runs, defaults.burst, defaults.in_flight),
-            (50, 200, 16)
-        );
         assert!(Cli::try_parse_from(["local-pipeline"]).is_err());
-        assert!(Cli::try_parse_from(["local-pipeline", "bench", "--runs", "many"]).is_err());
+        assert!(Cli::try_parse_from(["local-pipeline", "up", "--port", "many"]).is_err());
+        assert!(
+            Cli::try_parse_from(["local-pipeline", "bench"]).is_err(),
+            "the pipeline benchmark is with the other benchmarks"
+        );
     }
 }
