@@ -10,7 +10,7 @@
 //! admins: it only lifts the cap, the severity rule and dry run.
 
 use serde_json::json;
-use shared::decision::{Action, Decision, format_time};
+use shared::decision::{Action, Decision, UserRef, format_time};
 use shared::event::OortEvent;
 use shared::store::{ActionKind, HeldLookup, Store};
 
@@ -224,45 +224,8 @@ impl Dispatcher {
                 Err(e) => return Err(unsuspend_failure(e)),
             },
         };
-        let (text, result) = match &outcome {
-            Done => (
-                format!(
-                    ":leftwards_arrow_with_hook: `{}` was *unsuspended* by <@{}> at {} (their sessions are not restored; they sign in again).",
-                    escape(login),
-                    escape(&decision.by),
-                    format_time(decision.at)
-                ),
-                "unsuspended".to_string(),
-            ),
-            Refused(why) => (
-                format!(":no_entry_sign: Unsuspend refused: {why}."),
-                format!("refused: {why}"),
-            ),
-        };
-        tracing::info!(
-            event_id,
-            user = login.as_str(),
-            okta_user_id = user.okta_user_id.as_str(),
-            by = %decision.by,
-            outcome = if matches!(outcome, Done) { "unsuspended" } else { "unsuspend refused" },
-            okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
-            "user outcome"
-        );
-        let body = json!({"response_type": "in_channel", "replace_original": false, "text": text});
-        if !self.reply(decision, &body, deadline).await {
-            let message = summary::SlackMessage {
-                text: text.clone(),
-                blocks: vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})],
-            };
-            self.slack
-                .post(&message, deadline)
-                .await
-                .map_err(|e| Failure::Slack(e.to_string()))?;
-        }
-        store
-            .update_undo_result(&user.okta_user_id, event_id, &result)
+        self.report_undo(store, decision, user, &ctx, &outcome, Undo::Unsuspend)
             .await
-            .map_err(store_failed)
     }
 
     /// Release: removes a user this product quarantined from the group.
@@ -319,18 +282,38 @@ impl Dispatcher {
                 escape(login)
             )),
         };
-        let (text, result) = match &outcome {
+        self.report_undo(store, decision, user, &ctx, &outcome, Undo::Release)
+            .await
+    }
+
+    /// Reports an undo: one audit log line, the answer in the click's
+    /// channel (a new post if its `response_url` expired), the result in the
+    /// store.
+    async fn report_undo(
+        &self,
+        store: &Store,
+        decision: &Decision,
+        user: &UserRef,
+        ctx: &CallContext<'_>,
+        outcome: &UnsuspendOutcome,
+        undo: Undo,
+    ) -> Result<(), Failure> {
+        let event_id = decision.event_id.as_str();
+        let deadline = ctx.deadline;
+        let login = &user.login;
+        let (text, result) = match outcome {
             Done => (
                 format!(
-                    ":leftwards_arrow_with_hook: `{}` was *released* from the quarantine group by <@{}> at {} (their sessions are not restored; they sign in again).",
+                    ":leftwards_arrow_with_hook: `{}` was {} by <@{}> at {} (their sessions are not restored; they sign in again).",
                     escape(login),
+                    undo.done_phrase(),
                     escape(&decision.by),
                     format_time(decision.at)
                 ),
-                "released".to_string(),
+                undo.done().to_string(),
             ),
             Refused(why) => (
-                format!(":no_entry_sign: Release refused: {why}."),
+                format!(":no_entry_sign: {} refused: {why}.", undo.name()),
                 format!("refused: {why}"),
             ),
         };
@@ -339,7 +322,7 @@ impl Dispatcher {
             user = login.as_str(),
             okta_user_id = user.okta_user_id.as_str(),
             by = %decision.by,
-            outcome = if matches!(outcome, Done) { "released" } else { "release refused" },
+            outcome = if matches!(outcome, Done) { undo.done() } else { undo.refused() },
             okta_request_id = ctx.last_request_id().as_deref().unwrap_or_default(),
             "user outcome"
         );
@@ -357,7 +340,7 @@ impl Dispatcher {
         store
             .update_undo_result(&user.okta_user_id, event_id, &result)
             .await
-            .map_err(store_failed)
+            .map_err(|e| Failure::Store(e.to_string()))
     }
 
     /// Posts to the click's `response_url`; whether Slack took it.
@@ -382,6 +365,44 @@ impl Dispatcher {
 }
 
 use UnsuspendOutcome::{Done, Refused};
+
+/// Which undo a decision asks for.
+#[derive(Debug, Clone, Copy)]
+enum Undo {
+    Unsuspend,
+    Release,
+}
+
+impl Undo {
+    fn name(self) -> &'static str {
+        match self {
+            Undo::Unsuspend => "Unsuspend",
+            Undo::Release => "Release",
+        }
+    }
+
+    /// The result word (store) and the log line's outcome when done.
+    fn done(self) -> &'static str {
+        match self {
+            Undo::Unsuspend => "unsuspended",
+            Undo::Release => "released",
+        }
+    }
+
+    fn done_phrase(self) -> &'static str {
+        match self {
+            Undo::Unsuspend => "*unsuspended*",
+            Undo::Release => "*released* from the quarantine group",
+        }
+    }
+
+    fn refused(self) -> &'static str {
+        match self {
+            Undo::Unsuspend => "unsuspend refused",
+            Undo::Release => "release refused",
+        }
+    }
+}
 
 enum UnsuspendOutcome {
     Done,
