@@ -470,6 +470,22 @@ impl OktaClient {
         })
     }
 
+    /// A GET of one thing: `None` when Okta answers 404.
+    async fn get_one<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: Operation,
+        path: String,
+        doing: &'static str,
+        ctx: &CallContext<'_>,
+    ) -> Result<Option<T>, CallError> {
+        let answer = self.get(operation, path, ctx).await?;
+        match answer.status {
+            200 => Ok(Some(answer.json()?)),
+            404 => Ok(None),
+            _ => Err(answer.unexpected(doing)),
+        }
+    }
+
     async fn get(
         &self,
         operation: Operation,
@@ -586,18 +602,9 @@ impl Directory for OktaClient {
         user_id: &str,
         ctx: &CallContext<'_>,
     ) -> Result<Option<OktaUser>, CallError> {
-        let answer = self
-            .get(
-                Operation::GetUser,
-                format!("/api/v1/users/{}", id(user_id)?),
-                ctx,
-            )
-            .await?;
-        match answer.status {
-            200 => Ok(Some(answer.json()?)),
-            404 => Ok(None),
-            _ => Err(answer.unexpected("re-read the user")),
-        }
+        let path = format!("/api/v1/users/{}", id(user_id)?);
+        self.get_one(Operation::GetUser, path, "re-read the user", ctx)
+            .await
     }
 
     async fn admin_roles(
@@ -712,18 +719,9 @@ impl Directory for OktaClient {
         group_id: &str,
         ctx: &CallContext<'_>,
     ) -> Result<Option<OktaGroup>, CallError> {
-        let answer = self
-            .get(
-                Operation::GetGroup,
-                format!("/api/v1/groups/{}", group(group_id)?),
-                ctx,
-            )
-            .await?;
-        match answer.status {
-            200 => Ok(Some(answer.json()?)),
-            404 => Ok(None),
-            _ => Err(answer.unexpected("read the quarantine group")),
-        }
+        let path = format!("/api/v1/groups/{}", group(group_id)?);
+        self.get_one(Operation::GetGroup, path, "read the quarantine group", ctx)
+            .await
     }
 
     /// Every page of the user's groups: whether a user is already in the
