@@ -12,7 +12,7 @@
 use serde_json::json;
 use shared::decision::{Action, Decision, UserRef, format_time};
 use shared::event::OortEvent;
-use shared::store::{ActionKind, HeldLookup, Store};
+use shared::store::{ActionKind, ActionRecord, HeldLookup, Store};
 
 use crate::deadline::Deadline;
 use crate::handler::{Dispatcher, Failure};
@@ -40,8 +40,8 @@ impl Dispatcher {
                 self.approve_or_dismiss(store, decision, delivery, last_delivery, deadline)
                     .await
             }
-            Action::Unsuspend => self.unsuspend(store, decision, deadline).await,
-            Action::Release => self.release(store, decision, deadline).await,
+            Action::Unsuspend => self.undo(store, decision, Undo::Unsuspend, deadline).await,
+            Action::Release => self.undo(store, decision, Undo::Release, deadline).await,
         }
     }
 
@@ -160,36 +160,55 @@ impl Dispatcher {
             .map_err(store_failed)
     }
 
-    async fn unsuspend(
+    /// Unsuspend or Release, once: what this product did to the user in
+    /// this event is undone, and only while it still holds.
+    async fn undo(
         &self,
         store: &Store,
         decision: &Decision,
+        undo: Undo,
         deadline: Deadline,
     ) -> Result<(), Failure> {
         let event_id = decision.event_id.as_str();
         let Some(user) = &decision.user else {
-            return Err(Failure::Unreadable(
-                "an Unsuspend decision names no user".into(),
-            ));
+            return Err(Failure::Unreadable(format!(
+                "a {} decision names no user",
+                undo.name()
+            )));
         };
         let store_failed = |e: shared::store::StoreError| Failure::Store(e.to_string());
-        if let Some(undo) = store
+        if let Some(done) = store
             .get_undo(&user.okta_user_id, event_id)
             .await
             .map_err(store_failed)?
-            && undo.result.is_some()
+            && done.result.is_some()
         {
-            tracing::info!(event_id, user = %user.login, "unsuspend already carried out; nothing done again");
+            tracing::info!(event_id, user = %user.login, undo = undo.name(), "undo already carried out; nothing done again");
             return Ok(());
         }
-        let login = &user.login;
-        let ctx = CallContext::new(event_id, login, deadline);
-        // Only what this product did is undone, and only while it still holds.
-        let outcome = match store
+        let ctx = CallContext::new(event_id, &user.login, deadline);
+        let record = store
             .find_action(&user.okta_user_id, event_id)
             .await
-            .map_err(store_failed)?
-        {
+            .map_err(store_failed)?;
+        let outcome = match undo {
+            Undo::Unsuspend => self.unsuspend(user, record, &ctx).await?,
+            Undo::Release => self.release(user, record, &ctx).await?,
+        };
+        self.report_undo(store, decision, user, &ctx, &outcome, undo)
+            .await
+    }
+
+    /// Unsuspends a user this product suspended in this event, if they are
+    /// still SUSPENDED (read before write).
+    async fn unsuspend(
+        &self,
+        user: &UserRef,
+        record: Option<ActionRecord>,
+        ctx: &CallContext<'_>,
+    ) -> Result<UndoOutcome, Failure> {
+        let login = &user.login;
+        Ok(match record {
             None => Refused(format!(
                 "oort-okta-lockout has no record of suspending `{}` in this event: nothing was changed",
                 escape(login)
@@ -199,7 +218,7 @@ impl Dispatcher {
                 escape(login),
                 done.action.as_str()
             )),
-            Some(_) => match self.okta.get_user(&user.okta_user_id, &ctx).await {
+            Some(_) => match self.okta.get_user(&user.okta_user_id, ctx).await {
                 Ok(None) => Refused(format!(
                     "`{}` no longer exists in Okta: nothing was changed",
                     escape(login)
@@ -209,7 +228,7 @@ impl Dispatcher {
                     escape(login),
                     escape(now.status())
                 )),
-                Ok(Some(_)) => match self.okta.unsuspend(&user.okta_user_id, &ctx).await {
+                Ok(Some(_)) => match self.okta.unsuspend(&user.okta_user_id, ctx).await {
                     Ok(Unsuspension::Done) => Done,
                     Ok(Unsuspension::NotSuspended { refusal }) => Refused(format!(
                         "Okta would not unsuspend `{}`: {}",
@@ -219,50 +238,26 @@ impl Dispatcher {
                     Ok(Unsuspension::Gone) => {
                         Refused(format!("`{}` no longer exists in Okta", escape(login)))
                     }
-                    Err(e) => return Err(unsuspend_failure(e)),
+                    Err(e) => return Err(undo_failure(e)),
                 },
-                Err(e) => return Err(unsuspend_failure(e)),
+                Err(e) => return Err(undo_failure(e)),
             },
-        };
-        self.report_undo(store, decision, user, &ctx, &outcome, Undo::Unsuspend)
-            .await
+        })
     }
 
-    /// Release: removes a user this product quarantined from the group.
+    /// Removes a user this product quarantined in this event from the group.
     async fn release(
         &self,
-        store: &Store,
-        decision: &Decision,
-        deadline: Deadline,
-    ) -> Result<(), Failure> {
-        let event_id = decision.event_id.as_str();
-        let Some(user) = &decision.user else {
-            return Err(Failure::Unreadable(
-                "a Release decision names no user".into(),
-            ));
-        };
-        let store_failed = |e: shared::store::StoreError| Failure::Store(e.to_string());
-        if let Some(undo) = store
-            .get_undo(&user.okta_user_id, event_id)
-            .await
-            .map_err(store_failed)?
-            && undo.result.is_some()
-        {
-            tracing::info!(event_id, user = %user.login, "release already carried out; nothing done again");
-            return Ok(());
-        }
+        user: &UserRef,
+        record: Option<ActionRecord>,
+        ctx: &CallContext<'_>,
+    ) -> Result<UndoOutcome, Failure> {
         let login = &user.login;
-        let ctx = CallContext::new(event_id, login, deadline);
-        let record = store
-            .find_action(&user.okta_user_id, event_id)
-            .await
-            .map_err(store_failed)?;
-        // Only what this product did is undone.
-        let outcome = match (record, self.config.quarantine_group_id.as_deref()) {
+        Ok(match (record, self.config.quarantine_group_id.as_deref()) {
             (Some(done), Some(group)) if done.action == ActionKind::Quarantine => {
                 match self
                     .okta
-                    .remove_from_group(group, &user.okta_user_id, &ctx)
+                    .remove_from_group(group, &user.okta_user_id, ctx)
                     .await
                 {
                     Ok(Membership::Done) => Done,
@@ -271,7 +266,7 @@ impl Dispatcher {
                         escape(login),
                         escape(&okta)
                     )),
-                    Err(e) => return Err(unsuspend_failure(e)),
+                    Err(e) => return Err(undo_failure(e)),
                 }
             }
             (Some(_), None) => {
@@ -281,9 +276,7 @@ impl Dispatcher {
                 "oort-okta-lockout has no record of quarantining `{}` in this event: nothing was changed",
                 escape(login)
             )),
-        };
-        self.report_undo(store, decision, user, &ctx, &outcome, Undo::Release)
-            .await
+        })
     }
 
     /// Reports an undo: one audit log line, the answer in the click's
@@ -295,7 +288,7 @@ impl Dispatcher {
         decision: &Decision,
         user: &UserRef,
         ctx: &CallContext<'_>,
-        outcome: &UnsuspendOutcome,
+        outcome: &UndoOutcome,
         undo: Undo,
     ) -> Result<(), Failure> {
         let event_id = decision.event_id.as_str();
@@ -364,7 +357,7 @@ impl Dispatcher {
     }
 }
 
-use UnsuspendOutcome::{Done, Refused};
+use UndoOutcome::{Done, Refused};
 
 /// Which undo a decision asks for.
 #[derive(Debug, Clone, Copy)]
@@ -404,14 +397,14 @@ impl Undo {
     }
 }
 
-enum UnsuspendOutcome {
+enum UndoOutcome {
     Done,
     Refused(String),
 }
 
 /// Okta could not be asked: retry the decision (transient) or keep it for a
 /// person (refused credentials or permission).
-fn unsuspend_failure(e: CallError) -> Failure {
+fn undo_failure(e: CallError) -> Failure {
     match e {
         CallError::Transient(reason) => Failure::Okta(reason),
         other => Failure::Okta(other.to_string()),
